@@ -1,0 +1,9 @@
+//! Pure domain rules: no axum, sqlx or tokio in here. Everything that decides
+//! something (who gets an offer, whether a message is acceptable, what a
+//! conversation allows) lives here and is unit-tested with plain values.
+
+pub mod account;
+pub mod conversation;
+pub mod ids;
+pub mod message;
+pub mod routing;

@@ -1,0 +1,568 @@
+//! The routing state machine: which waiting chat is offered to which agent.
+//!
+//! Pure and synchronous. The router actor feeds it events with the current
+//! time (milliseconds on a monotonic clock the caller owns) and carries out
+//! what it decides: persisting offers with conditional updates, telling
+//! agents, arming timers. Keeping it free of I/O lets every rule below be
+//! unit-tested with explicit times.
+//!
+//! Rules:
+//! - a chat is offered to one eligible agent at a time: online with a profile
+//!   holding the chat's queue and `chat`, Ready, below capacity, holding no
+//!   other offer, and not among those who already rejected this chat;
+//! - among eligible agents the one idle longest wins (ties: lowest id);
+//! - chats are served by queue priority (higher first), then oldest first;
+//!   a rejected chat keeps its original place;
+//! - an offer not answered by its deadline counts as a reject and puts the
+//!   agent in Not ready ("No answer").
+
+use super::account::{AgentStatus, NO_ANSWER_REASON};
+use super::ids::{ConversationId, QueueId, UserId};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Milliseconds on the caller's monotonic clock.
+pub type Millis = u64;
+
+/// How many past offer outcomes are remembered per agent, to give a precise
+/// error for an answer that comes too late or twice.
+const REMEMBERED_OUTCOMES: usize = 64;
+/// Weight of the newest sample in the per-queue average wait.
+const WAIT_AVERAGE_WEIGHT: f64 = 0.2;
+
+/// Routing settings of one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueRule {
+    pub priority: i32,
+    pub offer_timeout_ms: u64,
+}
+
+/// What an agent brings when their console signs in.
+#[derive(Debug, Clone)]
+pub struct AgentSignIn {
+    pub queues: HashSet<QueueId>,
+    pub takes_chat: bool,
+    pub capacity: u32,
+    pub open_chats: u32,
+    pub status: AgentStatus,
+}
+
+/// A chat that is waiting for an agent, as the router needs to know it.
+#[derive(Debug, Clone)]
+pub struct WaitingChatInit {
+    pub queue: QueueId,
+    /// Wall-clock time the chat entered the queue (ms since the epoch); the
+    /// queue order and the wait estimate are based on it.
+    pub enqueued_at_ms: i64,
+    /// The store's version of the conversation row, for conditional updates.
+    pub version: i64,
+    pub rejected_by: HashSet<UserId>,
+    /// When the customer's connection was last seen gone, if it is gone.
+    pub customer_away_since: Option<Millis>,
+}
+
+/// How an offer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferOutcome {
+    Accepted,
+    Rejected,
+    TimedOut,
+    /// Taken back by the server: the agent went away or the customer left.
+    Withdrawn,
+}
+
+/// Why an accept or reject was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    #[error("agent is not signed in")]
+    NotSignedIn,
+    #[error("this chat was never offered to you")]
+    NotYourOffer,
+    #[error("you already accepted this chat")]
+    AlreadyAccepted,
+    #[error("the offer expired")]
+    OfferExpired,
+    #[error("you already rejected this chat")]
+    AlreadyRejected,
+    #[error("the offer was withdrawn")]
+    OfferWithdrawn,
+}
+
+#[derive(Debug, Clone)]
+struct AgentSlot {
+    queues: HashSet<QueueId>,
+    takes_chat: bool,
+    status: AgentStatus,
+    capacity: u32,
+    open_chats: u32,
+    offer: Option<ConversationId>,
+    idle_since: Millis,
+    past_offers: VecDeque<(ConversationId, OfferOutcome)>,
+}
+
+impl AgentSlot {
+    fn remember(&mut self, chat: ConversationId, outcome: OfferOutcome) {
+        if self.past_offers.len() == REMEMBERED_OUTCOMES {
+            self.past_offers.pop_front();
+        }
+        self.past_offers.push_back((chat, outcome));
+    }
+
+    fn past_outcome(&self, chat: &ConversationId) -> Option<OfferOutcome> {
+        self.past_offers
+            .iter()
+            .rev()
+            .find(|(c, _)| c == chat)
+            .map(|(_, o)| *o)
+    }
+}
+
+/// An offer that is out and not yet answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingOffer {
+    pub agent: UserId,
+    pub deadline: Millis,
+}
+
+#[derive(Debug, Clone)]
+struct WaitingChat {
+    init: WaitingChatInit,
+    offer: Option<PendingOffer>,
+    last_announced: Option<(u32, Option<u32>)>,
+}
+
+/// A waiting customer's place: 1 is next in line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuePlace {
+    pub chat: ConversationId,
+    pub position: u32,
+    pub estimated_wait_secs: Option<u32>,
+}
+
+/// The whole routing state of one node.
+#[derive(Debug, Default)]
+pub struct RoutingState {
+    queues: HashMap<QueueId, QueueRule>,
+    agents: HashMap<UserId, AgentSlot>,
+    chats: HashMap<ConversationId, WaitingChat>,
+    average_wait_ms: HashMap<QueueId, f64>,
+}
+
+impl RoutingState {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or updates a queue's rules.
+    pub fn set_queue(&mut self, queue: QueueId, rule: QueueRule) {
+        self.queues.insert(queue, rule);
+    }
+
+    pub fn queue_rule(&self, queue: QueueId) -> Option<QueueRule> {
+        self.queues.get(&queue).copied()
+    }
+
+    /// An agent's console signed in (or reconnected). Returns the chat
+    /// offered to them, if an offer is still pending, so it can be shown again.
+    pub fn agent_online(
+        &mut self,
+        agent: UserId,
+        sign_in: AgentSignIn,
+        now: Millis,
+    ) -> Option<ConversationId> {
+        let previous = self.agents.remove(&agent);
+        let status = match sign_in.status {
+            AgentStatus::Offline => AgentStatus::NotReady {
+                reason: "Signed in".into(),
+            },
+            other => other,
+        };
+        let (offer, past_offers, idle_since) = match previous {
+            Some(p) => (p.offer, p.past_offers, p.idle_since),
+            None => (None, VecDeque::new(), now),
+        };
+        self.agents.insert(
+            agent,
+            AgentSlot {
+                queues: sign_in.queues,
+                takes_chat: sign_in.takes_chat,
+                status,
+                capacity: sign_in.capacity,
+                open_chats: sign_in.open_chats,
+                offer: offer.clone(),
+                idle_since,
+                past_offers,
+            },
+        );
+        offer
+    }
+
+    /// The agent's console went away. Their pending offer, if any, is
+    /// withdrawn (the chat is not marked as rejected by them) and returned so
+    /// the caller can persist that and route the chat again.
+    pub fn agent_offline(&mut self, agent: UserId) -> Option<(ConversationId, i64)> {
+        let slot = self.agents.remove(&agent)?;
+        let chat_id = slot.offer?;
+        let chat = self.chats.get_mut(&chat_id)?;
+        chat.offer = None;
+        Some((chat_id, chat.init.version))
+    }
+
+    pub fn is_online(&self, agent: UserId) -> bool {
+        self.agents.contains_key(&agent)
+    }
+
+    /// The agent's status and open chat count.
+    pub fn agent_status(&self, agent: UserId) -> Option<(AgentStatus, u32)> {
+        self.agents
+            .get(&agent)
+            .map(|a| (a.status.clone(), a.open_chats))
+    }
+
+    /// Changes an agent's status. Becoming Ready restarts their idle time.
+    pub fn set_status(
+        &mut self,
+        agent: UserId,
+        status: AgentStatus,
+        now: Millis,
+    ) -> Result<(), RoutingError> {
+        let slot = self.agents.get_mut(&agent).ok_or(RoutingError::NotSignedIn)?;
+        if status == AgentStatus::Ready && slot.status != AgentStatus::Ready {
+            slot.idle_since = now;
+        }
+        slot.status = status;
+        Ok(())
+    }
+
+    /// A chat enters (or, after a restart, re-enters) the queue.
+    pub fn enqueue(&mut self, chat: ConversationId, init: WaitingChatInit) {
+        self.chats.insert(
+            chat,
+            WaitingChat {
+                init,
+                offer: None,
+                last_announced: None,
+            },
+        );
+    }
+
+    pub fn is_waiting(&self, chat: &ConversationId) -> bool {
+        self.chats.contains_key(chat)
+    }
+
+    /// The pending offer of a chat, if any.
+    pub fn pending_offer(&self, chat: &ConversationId) -> Option<PendingOffer> {
+        self.chats.get(chat).and_then(|c| c.offer)
+    }
+
+    /// The store version the router believes a waiting chat has.
+    pub fn version(&self, chat: &ConversationId) -> Option<i64> {
+        self.chats.get(chat).map(|c| c.init.version)
+    }
+
+    pub fn queue_of(&self, chat: &ConversationId) -> Option<QueueId> {
+        self.chats.get(chat).map(|c| c.init.queue)
+    }
+
+    fn eligible(agent: &AgentSlot, chat: &WaitingChat) -> bool {
+        agent.status == AgentStatus::Ready
+            && agent.takes_chat
+            && agent.queues.contains(&chat.init.queue)
+            && agent.open_chats < agent.capacity
+            && agent.offer.is_none()
+    }
+
+    /// Unoffered chats in service order: queue priority, then age.
+    fn service_order(&self) -> Vec<&ConversationId> {
+        let mut waiting: Vec<(&ConversationId, &WaitingChat)> = self
+            .chats
+            .iter()
+            .filter(|(_, c)| c.offer.is_none())
+            .collect();
+        waiting.sort_by(|(a_id, a), (b_id, b)| {
+            let a_priority = self.queues.get(&a.init.queue).map_or(0, |q| q.priority);
+            let b_priority = self.queues.get(&b.init.queue).map_or(0, |q| q.priority);
+            b_priority
+                .cmp(&a_priority)
+                .then(a.init.enqueued_at_ms.cmp(&b.init.enqueued_at_ms))
+                .then(a_id.cmp(b_id))
+        });
+        waiting.into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The next offer to make, if any chat has an eligible agent. The caller
+    /// persists it and then calls [`RoutingState::offer_made`] (or
+    /// [`RoutingState::forget`] if the store refused it).
+    pub fn next_offer(&self) -> Option<(ConversationId, UserId, i64)> {
+        for chat_id in self.service_order() {
+            let chat = &self.chats[chat_id];
+            let best = self
+                .agents
+                .iter()
+                .filter(|(id, a)| Self::eligible(a, chat) && !chat.init.rejected_by.contains(id))
+                .min_by_key(|(id, a)| (a.idle_since, **id));
+            if let Some((agent, _)) = best {
+                return Some((chat_id.clone(), *agent, chat.init.version));
+            }
+        }
+        None
+    }
+
+    /// Records an offer the store accepted; `version` is the row's new version.
+    pub fn offer_made(
+        &mut self,
+        chat_id: &ConversationId,
+        agent: UserId,
+        version: i64,
+        now: Millis,
+    ) -> Option<PendingOffer> {
+        let chat = self.chats.get_mut(chat_id)?;
+        let slot = self.agents.get_mut(&agent)?;
+        let timeout = self
+            .queues
+            .get(&chat.init.queue)
+            .map_or(30_000, |q| q.offer_timeout_ms);
+        let offer = PendingOffer {
+            agent,
+            deadline: now + timeout,
+        };
+        chat.offer = Some(offer);
+        chat.init.version = version;
+        slot.offer = Some(chat_id.clone());
+        Some(offer)
+    }
+
+    /// Drops a chat the store says is no longer ours to route (another node
+    /// changed it, or it ended). Returns the agent whose offer disappears.
+    pub fn forget(&mut self, chat_id: &ConversationId) -> Option<UserId> {
+        let chat = self.chats.remove(chat_id)?;
+        let agent = chat.offer?.agent;
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            if slot.offer.as_ref() == Some(chat_id) {
+                slot.offer = None;
+            }
+        }
+        Some(agent)
+    }
+
+    /// Checks that `agent` may answer the offer of `chat_id`; returns the
+    /// version to use in the store's conditional update.
+    pub fn check_answer(&self, agent: UserId, chat_id: &ConversationId) -> Result<i64, RoutingError> {
+        let slot = self.agents.get(&agent).ok_or(RoutingError::NotSignedIn)?;
+        if let Some(chat) = self.chats.get(chat_id) {
+            if chat.offer.map(|o| o.agent) == Some(agent) {
+                return Ok(chat.init.version);
+            }
+        }
+        Err(match slot.past_outcome(chat_id) {
+            Some(OfferOutcome::Accepted) => RoutingError::AlreadyAccepted,
+            Some(OfferOutcome::Rejected) => RoutingError::AlreadyRejected,
+            Some(OfferOutcome::TimedOut) => RoutingError::OfferExpired,
+            Some(OfferOutcome::Withdrawn) => RoutingError::OfferWithdrawn,
+            None => RoutingError::NotYourOffer,
+        })
+    }
+
+    /// The agent accepted and the store recorded it: the chat leaves the
+    /// queue and counts against the agent's capacity.
+    pub fn accepted(&mut self, agent: UserId, chat_id: &ConversationId, now: Millis, now_wall_ms: i64) {
+        if let Some(chat) = self.chats.remove(chat_id) {
+            let waited = (now_wall_ms - chat.init.enqueued_at_ms).max(0) as f64;
+            let average = self.average_wait_ms.entry(chat.init.queue).or_insert(waited);
+            *average = *average * (1.0 - WAIT_AVERAGE_WEIGHT) + waited * WAIT_AVERAGE_WEIGHT;
+        }
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            slot.offer = None;
+            slot.open_chats += 1;
+            slot.idle_since = now;
+            slot.remember(chat_id.clone(), OfferOutcome::Accepted);
+        }
+    }
+
+    /// An offer ended without acceptance and the store recorded it (with the
+    /// row's new `version`). A reject or a timeout bars the agent from this
+    /// chat; a timeout also sets them Not ready ("No answer").
+    pub fn released(
+        &mut self,
+        chat_id: &ConversationId,
+        agent: UserId,
+        outcome: OfferOutcome,
+        version: i64,
+    ) {
+        if let Some(chat) = self.chats.get_mut(chat_id) {
+            if chat.offer.map(|o| o.agent) == Some(agent) {
+                chat.offer = None;
+            }
+            chat.init.version = version;
+            if matches!(outcome, OfferOutcome::Rejected | OfferOutcome::TimedOut) {
+                chat.init.rejected_by.insert(agent);
+            }
+        }
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            if slot.offer.as_ref() == Some(chat_id) {
+                slot.offer = None;
+            }
+            if outcome == OfferOutcome::TimedOut {
+                slot.status = AgentStatus::NotReady {
+                    reason: NO_ANSWER_REASON.into(),
+                };
+            }
+            slot.remember(chat_id.clone(), outcome);
+        }
+    }
+
+    /// Offers whose deadline has passed at `now`: (chat, agent, version).
+    pub fn expired_offers(&self, now: Millis) -> Vec<(ConversationId, UserId, i64)> {
+        self.chats
+            .iter()
+            .filter_map(|(id, c)| {
+                c.offer
+                    .filter(|o| o.deadline <= now)
+                    .map(|o| (id.clone(), o.agent, c.init.version))
+            })
+            .collect()
+    }
+
+    /// Chats whose customer has been gone longer than `grace_ms`.
+    pub fn abandoned_chats(&self, now: Millis, grace_ms: u64) -> Vec<ConversationId> {
+        self.chats
+            .iter()
+            .filter(|(_, c)| {
+                c.init
+                    .customer_away_since
+                    .is_some_and(|since| now.saturating_sub(since) >= grace_ms)
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// The earliest time something must happen without outside input: an
+    /// offer deadline or the end of a customer's grace period.
+    pub fn next_deadline(&self, grace_ms: u64) -> Option<Millis> {
+        self.chats
+            .values()
+            .flat_map(|c| {
+                let offer = c.offer.map(|o| o.deadline);
+                let away = c.init.customer_away_since.map(|s| s + grace_ms);
+                offer.into_iter().chain(away)
+            })
+            .min()
+    }
+
+    /// The customer's connection went away (`Some(now)`) or came back (`None`).
+    pub fn set_customer_away(&mut self, chat_id: &ConversationId, since: Option<Millis>) {
+        if let Some(chat) = self.chats.get_mut(chat_id) {
+            chat.init.customer_away_since = since;
+            chat.last_announced = None;
+        }
+    }
+
+    /// Removes a chat whose customer left; returns the agent whose offer is
+    /// withdrawn, if one was pending.
+    pub fn remove_chat(&mut self, chat_id: &ConversationId) -> Option<UserId> {
+        let agent = self.forget(chat_id)?;
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            slot.remember(chat_id.clone(), OfferOutcome::Withdrawn);
+        }
+        Some(agent)
+    }
+
+    /// One of the agent's chats ended: their capacity frees up.
+    pub fn chat_closed(&mut self, agent: UserId, now: Millis) {
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            slot.open_chats = slot.open_chats.saturating_sub(1);
+            slot.idle_since = now;
+        }
+    }
+
+    /// Places of waiting customers whose position or estimate changed since
+    /// they were last told; marks them as told.
+    pub fn changed_places(&mut self) -> Vec<QueuePlace> {
+        let places = self.places();
+        let mut changed = Vec::new();
+        for place in places {
+            if let Some(chat) = self.chats.get_mut(&place.chat) {
+                let now = (place.position, place.estimated_wait_secs);
+                if chat.last_announced != Some(now) {
+                    chat.last_announced = Some(now);
+                    changed.push(place);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Every waiting chat's place in its queue (offered chats included: they
+    /// are still waiting for an answer).
+    pub fn places(&self) -> Vec<QueuePlace> {
+        let mut by_queue: HashMap<QueueId, Vec<(&ConversationId, &WaitingChat)>> = HashMap::new();
+        for (id, chat) in &self.chats {
+            by_queue.entry(chat.init.queue).or_default().push((id, chat));
+        }
+        let mut places = Vec::with_capacity(self.chats.len());
+        for (queue, mut chats) in by_queue {
+            chats.sort_by(|(a_id, a), (b_id, b)| {
+                a.init
+                    .enqueued_at_ms
+                    .cmp(&b.init.enqueued_at_ms)
+                    .then(a_id.cmp(b_id))
+            });
+            let serving = self
+                .agents
+                .values()
+                .filter(|a| a.takes_chat && a.queues.contains(&queue))
+                .count()
+                .max(1) as f64;
+            let average = self.average_wait_ms.get(&queue).copied();
+            for (index, (id, _)) in chats.into_iter().enumerate() {
+                let position = index as u32 + 1;
+                let estimate = average
+                    .map(|ms| ((ms * f64::from(position) / serving) / 1000.0).ceil() as u32);
+                places.push(QueuePlace {
+                    chat: id.clone(),
+                    position,
+                    estimated_wait_secs: estimate,
+                });
+            }
+        }
+        places
+    }
+
+    /// Number of chats waiting (offered or not).
+    pub fn waiting_count(&self) -> usize {
+        self.chats.len()
+    }
+
+    /// Panics if the agent and chat views of pending offers disagree. Called
+    /// by tests after every step.
+    pub fn check_invariants(&self) {
+        for (chat_id, chat) in &self.chats {
+            if let Some(offer) = chat.offer {
+                assert!(
+                    !chat.init.rejected_by.contains(&offer.agent),
+                    "chat {chat_id} offered to an agent who rejected it"
+                );
+                if let Some(slot) = self.agents.get(&offer.agent) {
+                    assert_eq!(
+                        slot.offer.as_ref(),
+                        Some(chat_id),
+                        "chat {chat_id} offered to {} who holds another offer",
+                        offer.agent
+                    );
+                }
+            }
+        }
+        for (agent, slot) in &self.agents {
+            if let Some(chat_id) = &slot.offer {
+                let chat = self
+                    .chats
+                    .get(chat_id)
+                    .unwrap_or_else(|| panic!("agent {agent} holds offer of unknown chat {chat_id}"));
+                assert_eq!(chat.offer.map(|o| o.agent), Some(*agent));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "routing_tests.rs"]
+mod tests;

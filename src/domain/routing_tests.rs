@@ -1,0 +1,269 @@
+use super::*;
+
+const Q1: QueueId = QueueId(1);
+const Q2: QueueId = QueueId(2);
+const A: UserId = UserId(10);
+const B: UserId = UserId(11);
+
+fn chat(n: u8) -> ConversationId {
+    ConversationId(format!("00000000-0000-4000-8000-0000000000{n:02}"))
+}
+
+fn state() -> RoutingState {
+    let mut s = RoutingState::new();
+    s.set_queue(Q1, QueueRule { priority: 0, offer_timeout_ms: 30_000 });
+    s.set_queue(Q2, QueueRule { priority: 5, offer_timeout_ms: 10_000 });
+    s
+}
+
+fn sign_in(queues: &[QueueId], status: AgentStatus) -> AgentSignIn {
+    AgentSignIn {
+        queues: queues.iter().copied().collect(),
+        takes_chat: true,
+        capacity: 3,
+        open_chats: 0,
+        status,
+    }
+}
+
+fn waiting(queue: QueueId, at: i64) -> WaitingChatInit {
+    WaitingChatInit {
+        queue,
+        enqueued_at_ms: at,
+        version: 1,
+        rejected_by: HashSet::new(),
+        customer_away_since: None,
+    }
+}
+
+/// Makes the next offer as the actor would, asserting invariants.
+fn offer_next(s: &mut RoutingState, now: Millis) -> Option<(ConversationId, UserId)> {
+    let (chat, agent, version) = s.next_offer()?;
+    s.offer_made(&chat, agent, version + 1, now);
+    s.check_invariants();
+    Some((chat, agent))
+}
+
+#[test]
+fn offers_to_a_ready_agent_of_the_queue_only() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q2], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::not_ready("Pause").unwrap()), 0);
+    s.enqueue(chat(1), waiting(Q1, 100));
+    assert_eq!(s.next_offer(), None, "A lacks the queue, B is not ready");
+    s.set_status(B, AgentStatus::Ready, 5).unwrap();
+    assert_eq!(offer_next(&mut s, 5), Some((chat(1), B)));
+}
+
+#[test]
+fn profile_without_chat_media_gets_nothing() {
+    let mut s = state();
+    let mut no_chat = sign_in(&[Q1], AgentStatus::Ready);
+    no_chat.takes_chat = false;
+    s.agent_online(A, no_chat, 0);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    assert_eq!(s.next_offer(), None);
+}
+
+#[test]
+fn one_offer_at_a_time_per_agent() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q1, 2));
+    assert_eq!(offer_next(&mut s, 0), Some((chat(1), A)));
+    assert_eq!(s.next_offer(), None, "A already holds an offer");
+}
+
+#[test]
+fn longest_idle_agent_wins() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 50);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 10);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    assert_eq!(offer_next(&mut s, 60), Some((chat(1), B)));
+}
+
+#[test]
+fn priority_then_age_orders_the_queues() {
+    let mut s = state();
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q2, 9));
+    s.enqueue(chat(3), waiting(Q2, 5));
+    s.agent_online(A, sign_in(&[Q1, Q2], AgentStatus::Ready), 0);
+    assert_eq!(offer_next(&mut s, 0), Some((chat(3), A)), "higher priority queue, oldest first");
+}
+
+#[test]
+fn reject_goes_to_someone_else_and_keeps_the_place() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q1, 2));
+    let (c, a) = offer_next(&mut s, 0).unwrap();
+    assert_eq!((c.clone(), a), (chat(1), A));
+    let v = s.check_answer(A, &c).unwrap();
+    s.released(&c, A, OfferOutcome::Rejected, v + 1);
+    s.check_invariants();
+    // B is next idle and chat 1 is still first in line.
+    assert_eq!(offer_next(&mut s, 2), Some((chat(1), B)));
+    // A, now free, gets chat 2 but never chat 1 again.
+    assert_eq!(offer_next(&mut s, 2), Some((chat(2), A)));
+    assert_eq!(s.check_answer(A, &chat(1)), Err(RoutingError::AlreadyRejected));
+}
+
+#[test]
+fn chat_rejected_by_everyone_waits() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 1));
+    let (c, _) = offer_next(&mut s, 0).unwrap();
+    s.released(&c, A, OfferOutcome::Rejected, 3);
+    assert_eq!(s.next_offer(), None);
+    assert!(s.is_waiting(&c));
+}
+
+#[test]
+fn timeout_counts_as_reject_and_sets_no_answer() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 5);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 1000).unwrap();
+    assert_eq!(s.next_deadline(60_000), Some(31_000));
+    assert!(s.expired_offers(30_999).is_empty());
+    let expired = s.expired_offers(31_000);
+    assert_eq!(expired.len(), 1);
+    let (c, a, v) = expired[0].clone();
+    s.released(&c, a, OfferOutcome::TimedOut, v + 1);
+    s.check_invariants();
+    assert_eq!(
+        s.agent_status(A),
+        Some((AgentStatus::NotReady { reason: "No answer".into() }, 0))
+    );
+    assert_eq!(s.check_answer(A, &c), Err(RoutingError::OfferExpired));
+    assert_eq!(offer_next(&mut s, 31_000), Some((chat(1), B)));
+}
+
+#[test]
+fn queue_timeout_comes_from_the_queue() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q2], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q2, 0));
+    offer_next(&mut s, 0).unwrap();
+    assert_eq!(s.pending_offer(&chat(1)).unwrap().deadline, 10_000);
+}
+
+#[test]
+fn capacity_limits_offers() {
+    let mut s = state();
+    let mut full = sign_in(&[Q1], AgentStatus::Ready);
+    full.capacity = 1;
+    s.agent_online(A, full, 0);
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q1, 2));
+    let (c, a) = offer_next(&mut s, 0).unwrap();
+    s.check_answer(a, &c).unwrap();
+    s.accepted(a, &c, 1, 10);
+    s.check_invariants();
+    assert_eq!(s.agent_status(A), Some((AgentStatus::Ready, 1)));
+    assert_eq!(s.check_answer(A, &c), Err(RoutingError::AlreadyAccepted));
+    assert_eq!(s.next_offer(), None, "A is at capacity");
+    s.chat_closed(A, 5);
+    assert_eq!(offer_next(&mut s, 5), Some((chat(2), A)));
+}
+
+#[test]
+fn agent_going_offline_withdraws_the_offer_without_barring_them() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 0).unwrap();
+    assert_eq!(s.agent_offline(A), Some((chat(1), 2)));
+    s.check_invariants();
+    assert_eq!(offer_next(&mut s, 1), Some((chat(1), B)));
+}
+
+#[test]
+fn reconnecting_agent_gets_the_pending_offer_back() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 0).unwrap();
+    let again = s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 3);
+    assert_eq!(again, Some(chat(1)));
+    s.check_invariants();
+}
+
+#[test]
+fn customer_leaving_withdraws_the_offer() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 0).unwrap();
+    assert_eq!(s.remove_chat(&chat(1)), Some(A));
+    s.check_invariants();
+    assert_eq!(s.check_answer(A, &chat(1)), Err(RoutingError::OfferWithdrawn));
+    assert_eq!(s.waiting_count(), 0);
+}
+
+#[test]
+fn strangers_and_unknown_chats_get_not_your_offer() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 0).unwrap();
+    assert_eq!(s.check_answer(B, &chat(1)), Err(RoutingError::NotYourOffer));
+    assert_eq!(s.check_answer(B, &chat(9)), Err(RoutingError::NotYourOffer));
+    assert_eq!(s.check_answer(UserId(99), &chat(1)), Err(RoutingError::NotSignedIn));
+}
+
+#[test]
+fn away_customer_is_abandoned_after_grace() {
+    let mut s = state();
+    let mut init = waiting(Q1, 0);
+    init.customer_away_since = Some(100);
+    s.enqueue(chat(1), init);
+    assert_eq!(s.next_deadline(1_000), Some(1_100));
+    assert!(s.abandoned_chats(1_099, 1_000).is_empty());
+    s.set_customer_away(&chat(1), None);
+    assert!(s.abandoned_chats(5_000, 1_000).is_empty());
+    s.set_customer_away(&chat(1), Some(5_000));
+    assert_eq!(s.abandoned_chats(6_000, 1_000), vec![chat(1)]);
+}
+
+#[test]
+fn positions_are_announced_only_when_they_change() {
+    let mut s = state();
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q1, 2));
+    s.enqueue(chat(3), waiting(Q2, 0));
+    let mut first = s.changed_places();
+    first.sort_by(|a, b| a.chat.cmp(&b.chat));
+    let positions: Vec<u32> = first.iter().map(|p| p.position).collect();
+    assert_eq!(positions, vec![1, 2, 1]);
+    assert!(s.changed_places().is_empty());
+    s.remove_chat(&chat(1));
+    let moved = s.changed_places();
+    assert_eq!(moved.len(), 1);
+    assert_eq!((moved[0].chat.clone(), moved[0].position), (chat(2), 1));
+}
+
+#[test]
+fn wait_estimate_follows_accepted_waits() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    s.enqueue(chat(2), waiting(Q1, 1));
+    s.enqueue(chat(3), waiting(Q1, 2));
+    assert_eq!(s.places()[0].estimated_wait_secs, None, "no data yet");
+    let (c, a) = offer_next(&mut s, 0).unwrap();
+    s.accepted(a, &c, 0, 20_000);
+    let mut places = s.places();
+    places.sort_by_key(|p| p.position);
+    assert_eq!(places[0].estimated_wait_secs, Some(20));
+    assert_eq!(places[1].estimated_wait_secs, Some(40));
+}
