@@ -1,1 +1,36 @@
+//! # Switchboard
+//!
+//! A webchat contact-centre server. Layout:
+//!
+//! - [`domain`]: pure rules (routing state machine, conversation rules,
+//!   input validation). No I/O; unit-tested.
+//! - [`routing`]: the router actor, which carries out routing decisions
+//!   (offers, answers, timeouts) and makes them durable with conditional
+//!   updates in the store.
+//! - [`conversation`]: one actor per live chat (sequence numbers, delivery,
+//!   participants) and the registry that starts them.
+//! - [`writer`]: the group-commit writer every chat-log event goes through.
+//! - [`store`]: the only SQL; one `Store` trait, Postgres and SQLite.
+//! - [`protocol`]: the typed WebSocket protocol (`docs/protocol.md`).
+//! - [`outbox`]: bounded per-connection outgoing queues.
+//! - [`http`]: axum routes and WebSocket sessions (transport only).
+//! - [`startup`], [`config`], [`cli`], [`seed`]: building and running it.
+//!
+//! `docs/architecture.md` describes how a message flows from one socket
+//! through the store to the other sockets.
+
+pub mod accounts;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod conversation;
 pub mod domain;
+pub mod http;
+pub mod outbox;
+pub mod protocol;
+pub mod routing;
+pub mod seed;
+pub mod startup;
+pub mod store;
+pub mod writer;

@@ -1,1 +1,5 @@
-fn main(){}
+//! The `switchboard` binary: parses the command line and hands over to the library.
+
+fn main() -> anyhow::Result<()> {
+    switchboard::cli::main()
+}

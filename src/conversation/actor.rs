@@ -1,0 +1,369 @@
+//! The conversation actor: a thin shell around [`ConversationRules`] that
+//! numbers events, commits them through the group-commit writer and only
+//! then fans them out to the participants' connections.
+
+use super::{Ack, Attached, ChatError, Command, MAX_EVENTS_PER_CONVERSATION};
+use crate::clock::wall_ms;
+use crate::domain::conversation::{Audience, ConversationError, ConversationRules, ConversationState, Party};
+use crate::domain::ids::{ConversationId, UserId};
+use crate::outbox::{Frame, Outbox};
+use crate::protocol::{AuthorView, ConversationView, CustomerView, ServerEvent};
+use crate::store::{Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError};
+use crate::writer::CommitWriter;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// An actor with no connected participant stops after this long.
+const IDLE_STOP: Duration = Duration::from_secs(300);
+/// Events read from the store per page when replaying.
+const REPLAY_PAGE: i64 = 1000;
+
+pub(super) fn spawn(id: ConversationId, store: DynStore, writer: CommitWriter, rx: mpsc::Receiver<Command>) {
+    tokio::spawn(async move {
+        match Actor::load(id.clone(), store, writer).await {
+            Ok(actor) => actor.run(rx).await,
+            Err(error) => refuse_all(rx, error).await,
+        }
+    });
+}
+
+/// Answers every queued command with `error`, then stops.
+async fn refuse_all(mut rx: mpsc::Receiver<Command>, error: ChatError) {
+    rx.close();
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Attach { reply, .. } => drop(reply.send(Err(error))),
+            Command::Send { reply, .. } => drop(reply.send(Err(error))),
+            Command::Join { reply, .. } => drop(reply.send(Err(error))),
+            Command::End { reply, .. } => drop(reply.send(Err(error))),
+            Command::Detach { .. } | Command::Typing { .. } => {}
+        }
+    }
+}
+
+struct Subscriber {
+    party: Party,
+    outbox: Outbox,
+}
+
+struct Actor {
+    id: ConversationId,
+    store: DynStore,
+    writer: CommitWriter,
+    record: ConversationRecord,
+    queue_name: String,
+    rules: ConversationRules,
+    next_seq: i64,
+    client_msg_ids: HashMap<String, i64>,
+    /// Set after a failed commit: the outcome is unknown (the commit may
+    /// have happened), so numbering is re-read from the store before the
+    /// next write.
+    position_uncertain: bool,
+    subscribers: Vec<Subscriber>,
+}
+
+impl From<ConversationError> for ChatError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::Ended => ChatError::Ended,
+            ConversationError::NotParticipant => ChatError::NotParticipant,
+        }
+    }
+}
+
+fn unavailable(e: StoreError) -> ChatError {
+    tracing::warn!(error = %e, "chat log unavailable");
+    ChatError::Unavailable
+}
+
+impl Actor {
+    async fn load(id: ConversationId, store: DynStore, writer: CommitWriter) -> Result<Self, ChatError> {
+        let record = store
+            .conversation(&id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(ChatError::NotFound)?;
+        let position = store.log_position(&id).await.map_err(unavailable)?;
+        let agents = store.conversation_agents(&id).await.map_err(unavailable)?;
+        let queue_name = store
+            .list_queues()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .find(|q| q.id == record.queue)
+            .map(|q| q.name)
+            .unwrap_or_default();
+        Ok(Self {
+            rules: ConversationRules::new(record.state, agents),
+            id,
+            store,
+            writer,
+            record,
+            queue_name,
+            next_seq: position.last_seq + 1,
+            client_msg_ids: position.client_msg_ids,
+            position_uncertain: false,
+            subscribers: Vec::new(),
+        })
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let command = if self.subscribers.is_empty() {
+                match tokio::time::timeout(IDLE_STOP, rx.recv()).await {
+                    Ok(command) => command,
+                    Err(_) => break,
+                }
+            } else {
+                rx.recv().await
+            };
+            let Some(command) = command else { break };
+            self.handle(command).await;
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Attach {
+                party,
+                outbox,
+                after_seq,
+                reply,
+            } => {
+                let _ = reply.send(self.attach(party, outbox, after_seq).await);
+            }
+            Command::Detach { connection } => self.detach(connection),
+            Command::Send {
+                party,
+                name,
+                client_msg_id,
+                text,
+                reply,
+            } => {
+                let result = self
+                    .send(party, name, client_msg_id.as_str().to_owned(), text.into_string())
+                    .await;
+                let _ = reply.send(result);
+            }
+            Command::Typing { party, name, typing } => self.typing(party, name, typing),
+            Command::Join { agent, name, reply } => {
+                let _ = reply.send(self.join(agent, name).await);
+            }
+            Command::End { party, name, reply } => {
+                let _ = reply.send(self.end(party, name).await);
+            }
+        }
+    }
+
+    fn customer_connected(&self) -> bool {
+        self.subscribers.iter().any(|s| s.party == Party::Customer)
+    }
+
+    fn view(&self) -> ConversationView {
+        ConversationView {
+            conversation_id: self.id.0.clone(),
+            queue_id: self.record.queue,
+            queue_name: self.queue_name.clone(),
+            state: self.rules.state(),
+            customer: CustomerView {
+                name: self.record.customer_name.clone(),
+                email: self.record.customer_email.clone(),
+            },
+            customer_connected: self.customer_connected(),
+            last_seq: self.next_seq - 1,
+        }
+    }
+
+    /// Tells agents whether the customer is connected (not stored).
+    fn announce_presence(&self) {
+        let frame = ServerEvent::CustomerPresence {
+            conversation_id: self.id.0.clone(),
+            connected: self.customer_connected(),
+        }
+        .to_frame();
+        for s in self.subscribers.iter().filter(|s| s.party != Party::Customer) {
+            s.outbox.push_frame(frame.clone());
+        }
+    }
+
+    async fn attach(&mut self, party: Party, outbox: Outbox, after_seq: i64) -> Result<Attached, ChatError> {
+        if let Party::Agent(agent) = party {
+            if !self.rules.has_agent(agent) {
+                return Err(ChatError::NotParticipant);
+            }
+        }
+        let mut backlog: Vec<Frame> = Vec::new();
+        let mut cursor = after_seq.max(0);
+        loop {
+            let page = self
+                .store
+                .events_after(&self.id, cursor, REPLAY_PAGE)
+                .await
+                .map_err(unavailable)?;
+            let full_page = page.len() as i64 == REPLAY_PAGE;
+            for event in &page {
+                cursor = event.seq;
+                if event.audience.admits(party) {
+                    backlog.push(ServerEvent::from_record(event).to_frame());
+                }
+            }
+            if !full_page {
+                break;
+            }
+        }
+        let was_connected = self.customer_connected();
+        self.subscribers.retain(|s| !s.outbox.is_closed());
+        self.subscribers.push(Subscriber { party, outbox });
+        if party == Party::Customer && !was_connected {
+            self.announce_presence();
+        }
+        Ok(Attached {
+            view: self.view(),
+            backlog,
+        })
+    }
+
+    fn detach(&mut self, connection: u64) {
+        let was_connected = self.customer_connected();
+        self.subscribers
+            .retain(|s| s.outbox.connection() != connection && !s.outbox.is_closed());
+        if was_connected && !self.customer_connected() {
+            self.announce_presence();
+        }
+    }
+
+    /// Delivers a committed event to every subscriber its audience admits.
+    fn fan_out(&mut self, event: &NewEvent) {
+        let frame = ServerEvent::from_record(event).to_frame();
+        for s in &self.subscribers {
+            if event.audience.admits(s.party) {
+                s.outbox.push_frame(frame.clone());
+            }
+        }
+    }
+
+    fn author(&self, party: Party, name: String) -> Author {
+        match party {
+            Party::Customer => Author::Customer { name },
+            Party::Agent(id) => Author::Agent { id, name },
+        }
+    }
+
+    /// Re-reads numbering after a commit whose outcome is unknown.
+    async fn settle_position(&mut self) -> Result<(), ChatError> {
+        if self.position_uncertain {
+            let position = self.store.log_position(&self.id).await.map_err(unavailable)?;
+            let record = self.store.conversation(&self.id).await.map_err(unavailable)?;
+            let agents = self.store.conversation_agents(&self.id).await.map_err(unavailable)?;
+            if let Some(record) = record {
+                self.rules = ConversationRules::new(record.state, agents);
+                self.record = record;
+            }
+            self.next_seq = position.last_seq + 1;
+            self.client_msg_ids = position.client_msg_ids;
+            self.position_uncertain = false;
+        }
+        Ok(())
+    }
+
+    fn new_event(&self, kind: EventKind, author: Author, body: String, client_msg_id: Option<String>) -> Result<NewEvent, ChatError> {
+        if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
+            return Err(ChatError::Full);
+        }
+        Ok(NewEvent {
+            conversation: self.id.clone(),
+            seq: self.next_seq,
+            kind,
+            audience: Audience::Everyone,
+            author,
+            body,
+            client_msg_id,
+            created_at: wall_ms(),
+        })
+    }
+
+    /// Commits through the group-commit writer, then delivers.
+    async fn commit(&mut self, event: NewEvent) -> Result<(), ChatError> {
+        if let Err(e) = self.writer.commit(event.clone()).await {
+            self.position_uncertain = true;
+            return Err(unavailable(e));
+        }
+        self.next_seq = event.seq + 1;
+        if let Some(id) = &event.client_msg_id {
+            self.client_msg_ids.insert(id.clone(), event.seq);
+        }
+        self.fan_out(&event);
+        Ok(())
+    }
+
+    async fn send(&mut self, party: Party, name: String, client_msg_id: String, text: String) -> Result<Ack, ChatError> {
+        self.rules.check_send(party)?;
+        self.settle_position().await?;
+        if let Some(&seq) = self.client_msg_ids.get(&client_msg_id) {
+            return Ok(Ack { seq, duplicate: true });
+        }
+        let author = self.author(party, name);
+        let event = self.new_event(EventKind::Message, author, text, Some(client_msg_id))?;
+        let seq = event.seq;
+        self.commit(event).await?;
+        Ok(Ack { seq, duplicate: false })
+    }
+
+    fn typing(&mut self, party: Party, name: String, typing: bool) {
+        if self.rules.check_send(party).is_err() {
+            return;
+        }
+        let author = match party {
+            Party::Customer => AuthorView::Customer { name },
+            Party::Agent(_) => AuthorView::Agent { name },
+        };
+        let frame = ServerEvent::Typing {
+            conversation_id: self.id.0.clone(),
+            author,
+            typing,
+        }
+        .to_frame();
+        for s in self.subscribers.iter().filter(|s| s.party != party) {
+            s.outbox.push_frame(frame.clone());
+        }
+    }
+
+    async fn join(&mut self, agent: UserId, name: String) -> Result<ConversationView, ChatError> {
+        self.settle_position().await?;
+        let mut rules = self.rules.clone();
+        if rules.join(agent)? {
+            let event = self.new_event(EventKind::Joined, Author::Agent { id: agent, name: name.clone() }, format!("{name} joined the chat"), None)?;
+            self.commit(event).await?;
+        }
+        self.rules = rules;
+        self.record.state = self.rules.state();
+        Ok(self.view())
+    }
+
+    async fn end(&mut self, party: Party, name: String) -> Result<(ConversationState, Vec<UserId>), ChatError> {
+        self.settle_position().await?;
+        let mut rules = self.rules.clone();
+        let state = rules.end(party)?;
+        let body = format!("{name} ended the chat");
+        let author = self.author(party, name);
+        let event = self.new_event(EventKind::Ended, author, body, None)?;
+        match self.store.finish_conversation(&event, state).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Someone else (another node, or recovery) finished it first.
+                self.rules = ConversationRules::new(ConversationState::Ended, []);
+                return Err(ChatError::Ended);
+            }
+            Err(e) => {
+                self.position_uncertain = true;
+                return Err(unavailable(e));
+            }
+        }
+        let agents: Vec<UserId> = self.rules.agents().collect();
+        self.rules = rules;
+        self.next_seq = event.seq + 1;
+        self.fan_out(&event);
+        Ok((state, agents))
+    }
+}

@@ -1,0 +1,243 @@
+//! Live conversations: one actor per chat, owning its sequence numbers, its
+//! participants' connections and the rules of who may say what.
+//!
+//! [`Conversations`] is the registry: it hands out the actor of a
+//! conversation, starting it (and loading its state from the store) on first
+//! use. Actors stop when nobody has been connected for a while; the next
+//! request starts a fresh one from the store.
+
+mod actor;
+
+use crate::domain::conversation::{ConversationState, Party};
+use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::message::{ClientMsgId, MessageText};
+use crate::outbox::{Frame, Outbox};
+use crate::protocol::{ConversationView, ErrorCode};
+use crate::store::DynStore;
+use crate::writer::CommitWriter;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most events one conversation may hold; an explicit limit instead of an
+/// unbounded history.
+pub const MAX_EVENTS_PER_CONVERSATION: i64 = 10_000;
+const COMMAND_CAPACITY: usize = 256;
+
+/// Refusals and failures of conversation commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("conversation not found")]
+    NotFound,
+    #[error("the conversation has ended")]
+    Ended,
+    #[error("you are not a participant of this conversation")]
+    NotParticipant,
+    #[error("the conversation has reached its message limit")]
+    Full,
+    #[error("the chat log is unavailable; retry")]
+    Unavailable,
+}
+
+impl ChatError {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            ChatError::NotFound => ErrorCode::NotFound,
+            ChatError::Ended => ErrorCode::ConversationEnded,
+            ChatError::NotParticipant => ErrorCode::NotParticipant,
+            ChatError::Full => ErrorCode::ConversationFull,
+            ChatError::Unavailable => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// What a connection gets when it attaches: the conversation and the events
+/// it missed (already filtered for its audience), to write before anything
+/// from its outbox.
+#[derive(Debug)]
+pub struct Attached {
+    pub view: ConversationView,
+    pub backlog: Vec<Frame>,
+}
+
+/// Acknowledgement of a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    pub seq: i64,
+    pub duplicate: bool,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ChatError>>;
+
+enum Command {
+    Attach {
+        party: Party,
+        outbox: Outbox,
+        after_seq: i64,
+        reply: Reply<Attached>,
+    },
+    Detach {
+        connection: u64,
+    },
+    Send {
+        party: Party,
+        name: String,
+        client_msg_id: ClientMsgId,
+        text: MessageText,
+        reply: Reply<Ack>,
+    },
+    Typing {
+        party: Party,
+        name: String,
+        typing: bool,
+    },
+    Join {
+        agent: UserId,
+        name: String,
+        reply: Reply<ConversationView>,
+    },
+    End {
+        party: Party,
+        name: String,
+        reply: Reply<(ConversationState, Vec<UserId>)>,
+    },
+}
+
+/// The registry of conversation actors.
+#[derive(Clone)]
+pub struct Conversations {
+    actors: Arc<Mutex<HashMap<ConversationId, mpsc::Sender<Command>>>>,
+    store: DynStore,
+    writer: CommitWriter,
+}
+
+impl Conversations {
+    pub fn new(store: DynStore, writer: CommitWriter) -> Self {
+        Self {
+            actors: Arc::default(),
+            store,
+            writer,
+        }
+    }
+
+    /// The command channel of a conversation's actor, starting it if needed.
+    /// The lock is held only for the map lookup, never across an await.
+    fn actor(&self, id: &ConversationId) -> mpsc::Sender<Command> {
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = actors.get(id) {
+            if !tx.is_closed() {
+                return tx.clone();
+            }
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        actor::spawn(id.clone(), self.store.clone(), self.writer.clone(), rx);
+        actors.insert(id.clone(), tx.clone());
+        tx
+    }
+
+    fn forget_if_closed(&self, id: &ConversationId) {
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if actors.get(id).is_some_and(|tx| tx.is_closed()) {
+            actors.remove(id);
+        }
+    }
+
+    /// Sends a request; if the actor stopped in between, starts a new one once.
+    async fn request<T>(
+        &self,
+        id: &ConversationId,
+        make: impl Fn(Reply<T>) -> Command,
+    ) -> Result<T, ChatError> {
+        for _ in 0..2 {
+            let (reply, answer) = oneshot::channel();
+            if self.actor(id).send(make(reply)).await.is_err() {
+                self.forget_if_closed(id);
+                continue;
+            }
+            return answer.await.unwrap_or(Err(ChatError::Unavailable));
+        }
+        Err(ChatError::Unavailable)
+    }
+
+    /// Subscribes a connection and returns what it missed after `after_seq`.
+    pub async fn attach(
+        &self,
+        id: &ConversationId,
+        party: Party,
+        outbox: Outbox,
+        after_seq: i64,
+    ) -> Result<Attached, ChatError> {
+        self.request(id, |reply| Command::Attach {
+            party,
+            outbox: outbox.clone(),
+            after_seq,
+            reply,
+        })
+        .await
+    }
+
+    /// Unsubscribes a connection (fire and forget).
+    pub fn detach(&self, id: &ConversationId, connection: u64) {
+        let tx = self.actor(id);
+        let _ = tx.try_send(Command::Detach { connection });
+    }
+
+    /// Stores a message and delivers it; returns once it is durable.
+    pub async fn send(
+        &self,
+        id: &ConversationId,
+        party: Party,
+        name: &str,
+        client_msg_id: ClientMsgId,
+        text: MessageText,
+    ) -> Result<Ack, ChatError> {
+        self.request(id, |reply| Command::Send {
+            party,
+            name: name.to_owned(),
+            client_msg_id: client_msg_id.clone(),
+            text: text.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// Forwards a typing indicator (best effort, not stored).
+    pub fn typing(&self, id: &ConversationId, party: Party, name: &str, typing: bool) {
+        let _ = self.actor(id).try_send(Command::Typing {
+            party,
+            name: name.to_owned(),
+            typing,
+        });
+    }
+
+    /// Adds an agent that routing handed the chat to. Idempotent.
+    pub async fn join(&self, id: &ConversationId, agent: UserId, name: &str) -> Result<ConversationView, ChatError> {
+        self.request(id, |reply| Command::Join {
+            agent,
+            name: name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Ends the conversation; returns its final state and the agents that
+    /// were in it (whose capacity frees up).
+    pub async fn end(
+        &self,
+        id: &ConversationId,
+        party: Party,
+        name: &str,
+    ) -> Result<(ConversationState, Vec<UserId>), ChatError> {
+        self.request(id, |reply| Command::End {
+            party,
+            name: name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// Number of running conversation actors.
+    pub fn live_count(&self) -> usize {
+        self.actors.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}

@@ -1,0 +1,284 @@
+//! The agent console's WebSocket: authenticated by the session cookie,
+//! refused for foreign origins, then a loop of typed commands.
+
+use super::error::AppError;
+use super::extract::CurrentUser;
+use super::socket::{self, SocketSession};
+use super::AppState;
+use crate::domain::account::{AgentStatus, Profile, User};
+use crate::domain::conversation::Party;
+use crate::domain::ids::ConversationId;
+use crate::domain::message::{ClientMsgId, InputError, MessageText};
+use crate::outbox::{self, Frame, Outbox};
+use crate::protocol::{decode, AgentCommand, ErrorCode, ServerEvent, StatusChoice, UserView};
+use crate::routing::AgentSignIn;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use std::collections::{HashMap, HashSet};
+
+/// Whether a browser `Origin` may open the console socket: the server's own
+/// origin or one configured in `server.allowed_origins`. Requests without
+/// `Origin` come from non-browser clients, which cannot be hijacked cross-site.
+pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return headers.get(ORIGIN).is_none();
+    };
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let own = [format!("http://{host}"), format!("https://{host}")];
+    own.iter().any(|o| o == origin) || allowed.iter().any(|o| o == origin)
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    if !origin_allowed(&headers, &state.server.allowed_origins) {
+        return Err(AppError::Forbidden);
+    }
+    let profiles = state.store.profiles_of_user(user.id).await?;
+    Ok(socket::limits(ws).on_upgrade(move |ws| async move {
+        let (outbox, inbox) = outbox::channel();
+        let hello = ServerEvent::Hello {
+            user: UserView::from(&user),
+            profiles,
+        }
+        .to_frame();
+        let shutdown = state.shutdown.clone();
+        let session = AgentSession {
+            state,
+            user,
+            outbox,
+            signed_in: None,
+            attached: HashSet::new(),
+        };
+        socket::drive(ws, session, inbox, shutdown, vec![hello]).await;
+    }))
+}
+
+struct AgentSession {
+    state: AppState,
+    user: User,
+    outbox: Outbox,
+    signed_in: Option<Profile>,
+    attached: HashSet<ConversationId>,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Vec<Frame> {
+    vec![ServerEvent::error(code, message).to_frame()]
+}
+
+fn conversation_error(code: ErrorCode, message: impl Into<String>, id: &str, client_msg_id: Option<&str>) -> Vec<Frame> {
+    vec![ServerEvent::Error {
+        code,
+        message: message.into(),
+        conversation_id: Some(id.to_owned()),
+        client_msg_id: client_msg_id.map(str::to_owned),
+    }
+    .to_frame()]
+}
+
+/// Maps a text validation failure to its error code.
+pub fn text_error(e: InputError) -> (ErrorCode, &'static str) {
+    match e {
+        InputError::Empty => (ErrorCode::TextEmpty, "message text is empty"),
+        InputError::TooLong => (ErrorCode::TextTooLong, "message text is over 4000 characters"),
+        InputError::ControlCharacters => (ErrorCode::InvalidText, "message text contains control characters"),
+    }
+}
+
+impl SocketSession for AgentSession {
+    async fn handle(&mut self, text: &str) -> Vec<Frame> {
+        let command = match decode::<AgentCommand>(text) {
+            Ok(command) => command,
+            Err(e) => return error(e.code, e.message),
+        };
+        match command {
+            AgentCommand::Ping => vec![ServerEvent::Pong.to_frame()],
+            AgentCommand::SignIn { profile_id, resume } => self.sign_in(profile_id, resume).await,
+            _ if self.signed_in.is_none() => error(ErrorCode::NotSignedIn, "sign in with a profile first"),
+            AgentCommand::SetStatus { status, reason } => self.set_status(status, reason).await,
+            AgentCommand::Accept { conversation_id } => self.accept(&conversation_id).await,
+            AgentCommand::Reject { conversation_id } => self.reject(&conversation_id).await,
+            AgentCommand::Send {
+                conversation_id,
+                client_msg_id,
+                text,
+            } => self.send(&conversation_id, client_msg_id, text).await,
+            AgentCommand::Typing { conversation_id, typing } => {
+                if let Some(id) = ConversationId::parse(&conversation_id) {
+                    let name = self.user.display_name.clone();
+                    self.state.conversations.typing(&id, Party::Agent(self.user.id), &name, typing);
+                }
+                Vec::new()
+            }
+            AgentCommand::End { conversation_id } => self.end(&conversation_id).await,
+        }
+    }
+
+    async fn finish(self) {
+        let connection = self.outbox.connection();
+        if self.signed_in.is_some() {
+            self.state.router.sign_out(self.user.id, connection).await;
+        }
+        for id in &self.attached {
+            self.state.conversations.detach(id, connection);
+        }
+    }
+}
+
+impl AgentSession {
+    fn party(&self) -> Party {
+        Party::Agent(self.user.id)
+    }
+
+    async fn sign_in(&mut self, profile_id: crate::domain::ids::ProfileId, resume: HashMap<String, i64>) -> Vec<Frame> {
+        let profiles = match self.state.store.profiles_of_user(self.user.id).await {
+            Ok(p) => p,
+            Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry"),
+        };
+        let Some(profile) = profiles.into_iter().find(|p| p.id == profile_id) else {
+            return error(ErrorCode::InvalidProfile, "that profile is not yours");
+        };
+        let open = match self.state.store.open_conversations_of(self.user.id).await {
+            Ok(open) => open,
+            Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry"),
+        };
+        let sign_in = AgentSignIn {
+            agent: self.user.id,
+            profile: profile.clone(),
+            capacity: self.user.capacity,
+            open_chats: open.len() as u32,
+            outbox: self.outbox.clone(),
+        };
+        let agent_state = match self.state.router.sign_in(sign_in).await {
+            Ok(s) => s,
+            Err(e) => return error(e.code(), e.to_string()),
+        };
+        self.signed_in = Some(profile.clone());
+        let mut views = Vec::with_capacity(open.len());
+        let mut backlog = Vec::new();
+        for record in open {
+            let after = resume.get(record.id.as_str()).copied().unwrap_or(0);
+            match self.state.conversations.attach(&record.id, self.party(), self.outbox.clone(), after).await {
+                Ok(attached) => {
+                    views.push(attached.view);
+                    backlog.extend(attached.backlog);
+                    self.attached.insert(record.id);
+                }
+                Err(e) => tracing::warn!(error = %e, conversation = %record.id, "could not resume conversation"),
+            }
+        }
+        let mut frames = vec![ServerEvent::SignedIn {
+            profile,
+            label: agent_state.status.label(agent_state.open_chats),
+            status: agent_state.status,
+            open_chats: agent_state.open_chats,
+            conversations: views,
+        }
+        .to_frame()];
+        frames.extend(backlog);
+        frames
+    }
+
+    async fn set_status(&mut self, status: StatusChoice, reason: Option<String>) -> Vec<Frame> {
+        let status = match status {
+            StatusChoice::Ready => AgentStatus::Ready,
+            StatusChoice::NotReady => match AgentStatus::not_ready(reason.as_deref().unwrap_or("")) {
+                Ok(s) => s,
+                Err(message) => return error(ErrorCode::InvalidStatus, message),
+            },
+        };
+        match self.state.router.set_status(self.user.id, status).await {
+            // The router pushes the new `status` event to this connection.
+            Ok(_) => Vec::new(),
+            Err(e) => error(e.code(), e.to_string()),
+        }
+    }
+
+    async fn accept(&mut self, raw: &str) -> Vec<Frame> {
+        let Some(id) = ConversationId::parse(raw) else {
+            return conversation_error(ErrorCode::NotYourOffer, "this chat was never offered to you", raw, None);
+        };
+        if let Err(e) = self.state.router.accept(self.user.id, id.clone()).await {
+            return conversation_error(e.code(), e.to_string(), raw, None);
+        }
+        let conversations = &self.state.conversations;
+        if let Err(e) = conversations.join(&id, self.user.id, &self.user.display_name).await {
+            return conversation_error(e.code(), e.to_string(), raw, None);
+        }
+        match conversations.attach(&id, self.party(), self.outbox.clone(), 0).await {
+            Ok(attached) => {
+                self.attached.insert(id);
+                let mut frames = vec![ServerEvent::ChatAccepted {
+                    conversation: attached.view,
+                }
+                .to_frame()];
+                frames.extend(attached.backlog);
+                frames
+            }
+            Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
+        }
+    }
+
+    async fn reject(&mut self, raw: &str) -> Vec<Frame> {
+        let Some(id) = ConversationId::parse(raw) else {
+            return conversation_error(ErrorCode::NotYourOffer, "this chat was never offered to you", raw, None);
+        };
+        match self.state.router.reject(self.user.id, id).await {
+            Ok(()) => vec![ServerEvent::ChatRejected {
+                conversation_id: raw.to_owned(),
+            }
+            .to_frame()],
+            Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
+        }
+    }
+
+    async fn send(&mut self, raw: &str, client_msg_id: String, text: String) -> Vec<Frame> {
+        let Some(id) = ConversationId::parse(raw) else {
+            return conversation_error(ErrorCode::NotFound, "conversation not found", raw, Some(&client_msg_id));
+        };
+        let msg_id = match ClientMsgId::parse(client_msg_id.clone()) {
+            Ok(m) => m,
+            Err(_) => {
+                return conversation_error(ErrorCode::InvalidClientMsgId, "client_msg_id must be 1–64 printable ASCII characters", raw, None)
+            }
+        };
+        let text = match MessageText::parse(text) {
+            Ok(t) => t,
+            Err(e) => {
+                let (code, message) = text_error(e);
+                return conversation_error(code, message, raw, Some(&client_msg_id));
+            }
+        };
+        let name = self.user.display_name.clone();
+        match self.state.conversations.send(&id, self.party(), &name, msg_id, text).await {
+            Ok(ack) => vec![ServerEvent::Ack {
+                conversation_id: raw.to_owned(),
+                client_msg_id,
+                seq: ack.seq,
+                duplicate: ack.duplicate,
+            }
+            .to_frame()],
+            Err(e) => conversation_error(e.code(), e.to_string(), raw, Some(&client_msg_id)),
+        }
+    }
+
+    async fn end(&mut self, raw: &str) -> Vec<Frame> {
+        let Some(id) = ConversationId::parse(raw) else {
+            return conversation_error(ErrorCode::NotFound, "conversation not found", raw, None);
+        };
+        let name = self.user.display_name.clone();
+        match self.state.conversations.end(&id, self.party(), &name).await {
+            Ok((_, agents)) => {
+                self.state.router.chat_finished(id, agents).await;
+                Vec::new()
+            }
+            Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
+        }
+    }
+}

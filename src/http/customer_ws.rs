@@ -1,0 +1,163 @@
+//! The customer widget's WebSocket. The first frame must be `resume` with
+//! the conversation id and its bearer token; a token of another
+//! conversation is answered exactly like an unknown one (not found).
+
+use super::agent_ws::text_error;
+use super::socket::{self, SocketSession};
+use super::AppState;
+use crate::auth::token_hash;
+use crate::domain::conversation::Party;
+use crate::domain::ids::ConversationId;
+use crate::domain::message::{ClientMsgId, MessageText};
+use crate::outbox::{self, Frame, Outbox};
+use crate::protocol::{decode, CustomerCommand, ErrorCode, ServerEvent};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::response::Response;
+
+pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    socket::limits(ws).on_upgrade(move |ws| async move {
+        let (outbox, inbox) = outbox::channel();
+        let shutdown = state.shutdown.clone();
+        let session = CustomerSession {
+            state,
+            outbox,
+            chat: None,
+        };
+        socket::drive(ws, session, inbox, shutdown, Vec::new()).await;
+    })
+}
+
+struct ResumedChat {
+    id: ConversationId,
+    name: String,
+    queued: bool,
+}
+
+struct CustomerSession {
+    state: AppState,
+    outbox: Outbox,
+    chat: Option<ResumedChat>,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>, client_msg_id: Option<String>) -> Vec<Frame> {
+    vec![ServerEvent::Error {
+        code,
+        message: message.into(),
+        conversation_id: None,
+        client_msg_id,
+    }
+    .to_frame()]
+}
+
+impl SocketSession for CustomerSession {
+    async fn handle(&mut self, text: &str) -> Vec<Frame> {
+        let command = match decode::<CustomerCommand>(text) {
+            Ok(command) => command,
+            Err(e) => return error(e.code, e.message, None),
+        };
+        if let CustomerCommand::Resume {
+            conversation_id,
+            token,
+            last_seq,
+        } = command
+        {
+            return self.resume(&conversation_id, &token, last_seq).await;
+        }
+        let Some(chat) = &self.chat else {
+            return error(ErrorCode::NotResumed, "send `resume` first", None);
+        };
+        let conversations = &self.state.conversations;
+        match command {
+            CustomerCommand::Resume { .. } => Vec::new(),
+            CustomerCommand::Ping => vec![ServerEvent::Pong.to_frame()],
+            CustomerCommand::Typing { typing } => {
+                conversations.typing(&chat.id, Party::Customer, &chat.name, typing);
+                Vec::new()
+            }
+            CustomerCommand::Send { client_msg_id, text } => {
+                let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
+                    return error(ErrorCode::InvalidClientMsgId, "client_msg_id must be 1–64 printable ASCII characters", None);
+                };
+                let text = match MessageText::parse(text) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let (code, message) = text_error(e);
+                        return error(code, message, Some(client_msg_id));
+                    }
+                };
+                match conversations.send(&chat.id, Party::Customer, &chat.name, msg_id, text).await {
+                    Ok(ack) => vec![ServerEvent::Ack {
+                        conversation_id: chat.id.0.clone(),
+                        client_msg_id,
+                        seq: ack.seq,
+                        duplicate: ack.duplicate,
+                    }
+                    .to_frame()],
+                    Err(e) => error(e.code(), e.to_string(), Some(client_msg_id)),
+                }
+            }
+            CustomerCommand::End => match conversations.end(&chat.id, Party::Customer, &chat.name).await {
+                Ok((_, agents)) => {
+                    self.state.router.chat_finished(chat.id.clone(), agents).await;
+                    Vec::new()
+                }
+                Err(e) => error(e.code(), e.to_string(), None),
+            },
+        }
+    }
+
+    async fn finish(self) {
+        if let Some(chat) = self.chat {
+            let connection = self.outbox.connection();
+            self.state.conversations.detach(&chat.id, connection);
+            if chat.queued {
+                self.state.router.customer_detached(chat.id, connection).await;
+            }
+        }
+    }
+}
+
+impl CustomerSession {
+    async fn resume(&mut self, raw_id: &str, token: &str, last_seq: i64) -> Vec<Frame> {
+        if self.chat.is_some() {
+            return error(ErrorCode::InvalidRequest, "this connection is already resumed", None);
+        }
+        let not_found = || error(ErrorCode::NotFound, "conversation not found", None);
+        let Some(id) = ConversationId::parse(raw_id) else {
+            return not_found();
+        };
+        if token.len() > 128 {
+            return not_found();
+        }
+        let record = match self.state.store.conversation_by_token(&token_hash(token)).await {
+            Ok(Some(record)) if record.id == id => record,
+            Ok(_) => return not_found(),
+            Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
+        };
+        let attached = match self
+            .state
+            .conversations
+            .attach(&id, Party::Customer, self.outbox.clone(), last_seq)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return error(e.code(), e.to_string(), None),
+        };
+        let queued = attached.view.state.is_queued();
+        if queued {
+            self.state.router.customer_attached(id.clone(), self.outbox.clone()).await;
+        }
+        self.chat = Some(ResumedChat {
+            id,
+            name: record.customer_name.unwrap_or_else(|| "Customer".into()),
+            queued,
+        });
+        let mut frames = vec![ServerEvent::Resumed {
+            conversation: attached.view,
+        }
+        .to_frame()];
+        frames.extend(attached.backlog);
+        frames
+    }
+}

@@ -1,0 +1,59 @@
+//! Request extractors: the logged-in user (from the session cookie) and the
+//! supervisor role check.
+
+use super::error::AppError;
+use super::AppState;
+use crate::auth::token_hash;
+use crate::clock::wall_ms;
+use crate::domain::account::{Role, User};
+use axum::extract::FromRequestParts;
+use axum::http::header::COOKIE;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+
+pub const SESSION_COOKIE: &str = "sb_session";
+
+/// The session token from the `Cookie` header, if any.
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A user with a live session.
+pub struct CurrentUser(pub User);
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = session_token(&parts.headers).ok_or(AppError::Unauthorized)?;
+        state
+            .store
+            .session_user(&token_hash(&token), wall_ms())
+            .await?
+            .map(CurrentUser)
+            .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// A logged-in supervisor; agents get 403.
+pub struct Supervisor(pub User);
+
+impl FromRequestParts<AppState> for Supervisor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
+        if user.role == Role::Supervisor {
+            Ok(Supervisor(user))
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! HTTP and WebSocket transport. Handlers decode, call a store or an actor
+//! handle, and encode; rules live in `domain` and the actors.
+
+mod admin;
+pub mod agent_ws;
+mod chats;
+mod customer_ws;
+pub mod error;
+mod extract;
+mod health;
+mod session;
+pub mod socket;
+
+use crate::config::ServerSettings;
+use crate::conversation::Conversations;
+use crate::routing::Router as ChatRouter;
+use crate::store::DynStore;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler may use. Cheap to clone: handles and `Arc`s only.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: DynStore,
+    pub router: ChatRouter,
+    pub conversations: Conversations,
+    pub server: Arc<ServerSettings>,
+    /// Turns true when the server is shutting down; sockets close on it.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let static_files = ServeDir::new(&state.server.static_dir);
+    Router::new()
+        .merge(health::router())
+        .merge(session::router())
+        .merge(admin::router())
+        .merge(chats::router())
+        .route("/ws/agent", get(agent_ws::upgrade))
+        .route("/ws/customer", get(customer_ws::upgrade))
+        .fallback_service(static_files)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

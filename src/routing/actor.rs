@@ -1,0 +1,491 @@
+//! The router actor: executes what [`RoutingState`] decides.
+
+use super::{AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot};
+use crate::clock::wall_ms;
+use crate::conversation::{ChatError, Conversations};
+use crate::domain::account::{AgentStatus, Queue};
+use crate::domain::conversation::{ConversationState, Party};
+use crate::domain::ids::{ConversationId, QueueId, UserId};
+use crate::domain::routing::{self, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit};
+use crate::outbox::{CloseReason, Outbox};
+use crate::protocol::{CustomerView, OfferEndReason, ServerEvent};
+use crate::store::{ConversationRecord, DynStore, Presence, RoutingEventKind, StoreError};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// After a store failure, routing is retried this much later.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// What an offer shows besides the chat id.
+struct ChatCard {
+    queue: QueueId,
+    customer: CustomerView,
+}
+
+struct AgentLink {
+    outbox: Outbox,
+    profile: crate::domain::ids::ProfileId,
+}
+
+pub(super) struct RouterActor {
+    state: RoutingState,
+    store: DynStore,
+    conversations: Conversations,
+    config: RouterConfig,
+    agents: HashMap<UserId, AgentLink>,
+    customers: HashMap<ConversationId, Outbox>,
+    cards: HashMap<ConversationId, ChatCard>,
+    queue_names: HashMap<QueueId, String>,
+    epoch: Instant,
+    retry_at: Option<Instant>,
+}
+
+fn rule(queue: &Queue) -> QueueRule {
+    QueueRule {
+        priority: queue.priority,
+        offer_timeout_ms: u64::from(queue.offer_timeout_secs) * 1000,
+    }
+}
+
+fn logged(e: StoreError) -> RouterError {
+    tracing::warn!(error = %e, "routing store operation failed");
+    RouterError::Unavailable
+}
+
+impl RouterActor {
+    /// Rebuilds routing from the store: queues, and every waiting or offered
+    /// chat. Offers pending at a crash are released (their agents are no
+    /// longer connected to this process) and routed again.
+    pub(super) async fn recover(store: DynStore, conversations: Conversations, config: RouterConfig) -> anyhow::Result<Self> {
+        let mut actor = Self {
+            state: RoutingState::new(),
+            store,
+            conversations,
+            config,
+            agents: HashMap::new(),
+            customers: HashMap::new(),
+            cards: HashMap::new(),
+            queue_names: HashMap::new(),
+            epoch: Instant::now(),
+            retry_at: None,
+        };
+        for queue in actor.store.list_queues().await? {
+            actor.add_queue(queue);
+        }
+        for queued in actor.store.queued_conversations().await? {
+            let mut record = queued.record;
+            if record.state == ConversationState::Offered {
+                if let Some(agent) = record.offered_to {
+                    match actor
+                        .store
+                        .release_offer(&record.id, agent, record.version, RoutingEventKind::Withdrawn, wall_ms())
+                        .await?
+                    {
+                        Some(version) => record.version = version,
+                        None => continue,
+                    }
+                }
+            }
+            let rejected: HashSet<UserId> = queued.rejected_by.into_iter().collect();
+            actor.track(record, rejected);
+        }
+        Ok(actor)
+    }
+
+    fn now(&self) -> Millis {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn instant(&self, at: Millis) -> Instant {
+        self.epoch + Duration::from_millis(at)
+    }
+
+    fn add_queue(&mut self, queue: Queue) {
+        self.state.set_queue(queue.id, rule(&queue));
+        self.queue_names.insert(queue.id, queue.name);
+    }
+
+    /// Starts routing a chat. Its customer counts as away until they connect.
+    fn track(&mut self, record: ConversationRecord, rejected_by: HashSet<UserId>) {
+        let now = self.now();
+        self.cards.insert(
+            record.id.clone(),
+            ChatCard {
+                queue: record.queue,
+                customer: CustomerView {
+                    name: record.customer_name.clone(),
+                    email: record.customer_email.clone(),
+                },
+            },
+        );
+        self.state.enqueue(
+            record.id,
+            WaitingChatInit {
+                queue: record.queue,
+                enqueued_at_ms: record.created_at,
+                version: record.version,
+                rejected_by,
+                customer_away_since: Some(now),
+            },
+        );
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let grace = self.config.customer_grace.as_millis() as u64;
+            let wake = [
+                self.state.next_deadline(grace).map(|at| self.instant(at)),
+                self.retry_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                _ = sleep_until(wake) => self.on_timer().await,
+            }
+            self.route().await;
+            self.announce_places();
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::SignIn { sign_in, reply } => {
+                let _ = reply.send(self.sign_in(sign_in).await);
+            }
+            Command::SignOut { agent, connection } => self.sign_out(agent, connection).await,
+            Command::SetStatus { agent, status, reply } => {
+                let _ = reply.send(self.set_status(agent, status).await);
+            }
+            Command::Enqueue { record } => {
+                if !self.state.is_waiting(&record.id) {
+                    self.track(record, HashSet::new());
+                }
+            }
+            Command::CustomerAttached { chat, outbox } => {
+                if self.state.is_waiting(&chat) {
+                    self.state.set_customer_away(&chat, None);
+                    self.customers.insert(chat, outbox);
+                }
+            }
+            Command::CustomerDetached { chat, connection } => {
+                if self.customers.get(&chat).is_some_and(|o| o.connection() == connection) {
+                    self.customers.remove(&chat);
+                    let now = self.now();
+                    self.state.set_customer_away(&chat, Some(now));
+                }
+            }
+            Command::Accept { agent, chat, reply } => {
+                let _ = reply.send(self.accept(agent, chat).await);
+            }
+            Command::Reject { agent, chat, reply } => {
+                let _ = reply.send(self.reject(agent, chat).await);
+            }
+            Command::ChatFinished { chat, agents } => self.chat_finished(chat, agents),
+            Command::QueueChanged { queue } => self.add_queue(queue),
+            Command::Snapshot { reply } => {
+                let _ = reply.send(RoutingSnapshot {
+                    waiting: self.state.waiting_count(),
+                    agents_online: self.agents.len(),
+                });
+            }
+        }
+    }
+
+    fn push_status(&self, agent: UserId) {
+        if let (Some(link), Some((status, open_chats))) = (self.agents.get(&agent), self.state.agent_status(agent)) {
+            link.outbox.push(&ServerEvent::Status {
+                label: status.label(open_chats),
+                status,
+                open_chats,
+            });
+        }
+    }
+
+    async fn save_presence(&self, agent: UserId) {
+        let (Some(link), Some((status, _))) = (self.agents.get(&agent), self.state.agent_status(agent)) else {
+            return;
+        };
+        let presence = Presence {
+            user: agent,
+            profile: Some(link.profile),
+            status,
+            now: wall_ms(),
+        };
+        if let Err(e) = self.store.save_presence(&presence).await {
+            tracing::warn!(error = %e, %agent, "could not save agent status");
+        }
+    }
+
+    fn offer_event(&self, chat: &ConversationId, deadline: Millis) -> Option<ServerEvent> {
+        let card = self.cards.get(chat)?;
+        Some(ServerEvent::ChatOffered {
+            conversation_id: chat.0.clone(),
+            queue_id: card.queue,
+            queue_name: self.queue_names.get(&card.queue).cloned().unwrap_or_default(),
+            customer: card.customer.clone(),
+            expires_in_ms: deadline.saturating_sub(self.now()),
+        })
+    }
+
+    fn push_withdrawn(&self, agent: UserId, chat: &ConversationId, reason: OfferEndReason) {
+        if let Some(link) = self.agents.get(&agent) {
+            link.outbox.push(&ServerEvent::OfferWithdrawn {
+                conversation_id: chat.0.clone(),
+                reason,
+            });
+        }
+    }
+
+    async fn sign_in(&mut self, s: AgentSignIn) -> Result<AgentState, RouterError> {
+        let previous = self.store.load_presence(s.agent).await.map_err(logged)?;
+        let status = match previous {
+            Some(p) if p.profile == Some(s.profile.id) => p.status,
+            _ => AgentStatus::NotReady {
+                reason: "Signed in".into(),
+            },
+        };
+        let now = self.now();
+        let pending = self.state.agent_online(
+            s.agent,
+            routing::AgentSignIn {
+                queues: s.profile.queues.iter().copied().collect(),
+                takes_chat: s.profile.takes_chat(),
+                capacity: s.capacity,
+                open_chats: s.open_chats,
+                status,
+            },
+            now,
+        );
+        let link = AgentLink {
+            outbox: s.outbox,
+            profile: s.profile.id,
+        };
+        if let Some(old) = self.agents.insert(s.agent, link) {
+            if old.outbox.connection() != self.agents[&s.agent].outbox.connection() {
+                old.outbox.close(CloseReason::Replaced);
+            }
+        }
+        if let Some(chat) = pending {
+            if let Some(event) = self
+                .state
+                .pending_offer(&chat)
+                .and_then(|offer| self.offer_event(&chat, offer.deadline))
+            {
+                self.agents[&s.agent].outbox.push(&event);
+            }
+        }
+        self.save_presence(s.agent).await;
+        let (status, open_chats) = self.state.agent_status(s.agent).ok_or(RouterError::Unavailable)?;
+        Ok(AgentState { status, open_chats })
+    }
+
+    async fn sign_out(&mut self, agent: UserId, connection: u64) {
+        if self.agents.get(&agent).map(|l| l.outbox.connection()) != Some(connection) {
+            return; // a newer connection of this agent replaced it
+        }
+        self.agents.remove(&agent);
+        if let Some((chat, version)) = self.state.agent_offline(agent) {
+            self.release(&chat, agent, version, OfferOutcome::Withdrawn).await;
+        }
+    }
+
+    async fn set_status(&mut self, agent: UserId, status: AgentStatus) -> Result<AgentState, RouterError> {
+        let now = self.now();
+        self.state.set_status(agent, status, now)?;
+        self.save_presence(agent).await;
+        self.push_status(agent);
+        let (status, open_chats) = self.state.agent_status(agent).ok_or(RouterError::Unavailable)?;
+        Ok(AgentState { status, open_chats })
+    }
+
+    async fn accept(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+        let version = self.state.check_answer(agent, &chat)?;
+        match self.store.accept_offer(&chat, agent, version, wall_ms()).await {
+            Ok(Some(_)) => {
+                let now = self.now();
+                self.state.accepted(agent, &chat, now, wall_ms());
+                self.customers.remove(&chat);
+                self.cards.remove(&chat);
+                self.push_status(agent);
+                Ok(())
+            }
+            Ok(None) => {
+                self.resync(&chat).await;
+                Err(RouterError::Routing(routing::RoutingError::OfferWithdrawn))
+            }
+            Err(e) => Err(logged(e)),
+        }
+    }
+
+    async fn reject(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+        let version = self.state.check_answer(agent, &chat)?;
+        if self.release(&chat, agent, version, OfferOutcome::Rejected).await {
+            Ok(())
+        } else {
+            Err(RouterError::Unavailable)
+        }
+    }
+
+    /// Ends an offer without acceptance, in the store and then in memory.
+    /// Returns false if the store could not be updated.
+    async fn release(&mut self, chat: &ConversationId, agent: UserId, version: i64, outcome: OfferOutcome) -> bool {
+        let kind = match outcome {
+            OfferOutcome::Rejected => RoutingEventKind::Rejected,
+            OfferOutcome::TimedOut => RoutingEventKind::TimedOut,
+            OfferOutcome::Withdrawn | OfferOutcome::Accepted => RoutingEventKind::Withdrawn,
+        };
+        match self.store.release_offer(chat, agent, version, kind, wall_ms()).await {
+            Ok(Some(new_version)) => {
+                self.state.released(chat, agent, outcome, new_version);
+                true
+            }
+            Ok(None) => {
+                self.state.released(chat, agent, outcome, version);
+                self.resync(chat).await;
+                true
+            }
+            Err(e) => {
+                logged(e);
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
+                false
+            }
+        }
+    }
+
+    /// The store disagrees with memory about a chat: adopt the store's view.
+    async fn resync(&mut self, chat: &ConversationId) {
+        let record = match self.store.conversation(chat).await {
+            Ok(record) => record,
+            Err(e) => {
+                logged(e);
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
+                return;
+            }
+        };
+        if let Some(agent) = self.state.forget(chat) {
+            self.push_withdrawn(agent, chat, OfferEndReason::Withdrawn);
+        }
+        let Some(mut record) = record else { return };
+        if record.state == ConversationState::Offered {
+            // Offered in the store but not by us: an offer of a process that
+            // is gone. Release it so the chat can be routed again.
+            let Some(agent) = record.offered_to else { return };
+            match self
+                .store
+                .release_offer(chat, agent, record.version, RoutingEventKind::Withdrawn, wall_ms())
+                .await
+            {
+                Ok(Some(version)) => record.version = version,
+                _ => return,
+            }
+        } else if record.state != ConversationState::Waiting {
+            self.cards.remove(chat);
+            self.customers.remove(chat);
+            return;
+        }
+        let rejected = match self.store.queued_conversations().await {
+            Ok(all) => all
+                .into_iter()
+                .find(|q| &q.record.id == chat)
+                .map(|q| q.rejected_by.into_iter().collect())
+                .unwrap_or_default(),
+            Err(_) => HashSet::new(),
+        };
+        let away = !self.customers.contains_key(chat);
+        self.track(record, rejected);
+        if !away {
+            self.state.set_customer_away(chat, None);
+        }
+    }
+
+    fn chat_finished(&mut self, chat: ConversationId, agents: Vec<UserId>) {
+        if let Some(agent) = self.state.remove_chat(&chat) {
+            self.push_withdrawn(agent, &chat, OfferEndReason::CustomerLeft);
+        }
+        self.customers.remove(&chat);
+        self.cards.remove(&chat);
+        let now = self.now();
+        for agent in agents {
+            self.state.chat_closed(agent, now);
+            self.push_status(agent);
+        }
+    }
+
+    async fn on_timer(&mut self) {
+        self.retry_at = None;
+        let now = self.now();
+        for (chat, agent, version) in self.state.expired_offers(now) {
+            if self.release(&chat, agent, version, OfferOutcome::TimedOut).await {
+                self.push_withdrawn(agent, &chat, OfferEndReason::TimedOut);
+                self.push_status(agent);
+                self.save_presence(agent).await;
+            }
+        }
+        let grace = self.config.customer_grace.as_millis() as u64;
+        for chat in self.state.abandoned_chats(now, grace) {
+            let name = self
+                .cards
+                .get(&chat)
+                .and_then(|c| c.customer.name.clone())
+                .unwrap_or_else(|| "Customer".into());
+            match self.conversations.end(&chat, Party::Customer, &name).await {
+                Ok(_) | Err(ChatError::Ended) | Err(ChatError::NotFound) => self.chat_finished(chat, Vec::new()),
+                Err(_) => {
+                    // The store is down: try again after another grace period.
+                    self.state.set_customer_away(&chat, Some(now));
+                }
+            }
+        }
+    }
+
+    /// Makes every offer that is possible now.
+    async fn route(&mut self) {
+        if self.retry_at.is_some() {
+            return;
+        }
+        while let Some((chat, agent, version)) = self.state.next_offer() {
+            match self.store.try_offer(&chat, agent, version, wall_ms()).await {
+                Ok(Some(new_version)) => {
+                    let now = self.now();
+                    if let Some(offer) = self.state.offer_made(&chat, agent, new_version, now) {
+                        if let (Some(event), Some(link)) = (self.offer_event(&chat, offer.deadline), self.agents.get(&agent)) {
+                            link.outbox.push(&event);
+                        }
+                    }
+                }
+                Ok(None) => self.resync(&chat).await,
+                Err(e) => {
+                    logged(e);
+                    self.retry_at = Some(Instant::now() + STORE_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn announce_places(&mut self) {
+        for place in self.state.changed_places() {
+            if let Some(outbox) = self.customers.get(&place.chat) {
+                outbox.push(&ServerEvent::QueuePosition {
+                    conversation_id: place.chat.0.clone(),
+                    position: place.position,
+                    estimated_wait_secs: place.estimated_wait_secs,
+                });
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

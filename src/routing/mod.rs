@@ -1,0 +1,176 @@
+//! The router: one actor that owns the [`RoutingState`] of this node, makes
+//! offers, and enforces answers and timeouts. Every decision that gives an
+//! agent a chat is first made durable in the store with a conditional update,
+//! so a second node sharing the database cannot make a conflicting one.
+//!
+//! Channels: sockets → router (commands with oneshot replies); router →
+//! connection outboxes (non-blocking pushes); router → conversation actors
+//! (to abandon a chat whose customer is gone). Conversation actors never call
+//! the router, so there is no cycle.
+
+mod actor;
+
+use crate::conversation::Conversations;
+use crate::domain::account::{AgentStatus, Profile, Queue};
+use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::routing::RoutingError;
+use crate::outbox::Outbox;
+use crate::protocol::ErrorCode;
+use crate::store::{ConversationRecord, DynStore};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+const COMMAND_CAPACITY: usize = 4096;
+
+/// Failures of router requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RouterError {
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("the store is unavailable; retry")]
+    Unavailable,
+}
+
+impl RouterError {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            RouterError::Routing(RoutingError::NotSignedIn) => ErrorCode::NotSignedIn,
+            RouterError::Routing(RoutingError::NotYourOffer) => ErrorCode::NotYourOffer,
+            RouterError::Routing(RoutingError::AlreadyAccepted) => ErrorCode::AlreadyAccepted,
+            RouterError::Routing(RoutingError::AlreadyRejected) => ErrorCode::AlreadyRejected,
+            RouterError::Routing(RoutingError::OfferExpired) => ErrorCode::OfferExpired,
+            RouterError::Routing(RoutingError::OfferWithdrawn) => ErrorCode::OfferWithdrawn,
+            RouterError::Unavailable => ErrorCode::Unavailable,
+        }
+    }
+}
+
+/// An agent console signing in.
+#[derive(Debug, Clone)]
+pub struct AgentSignIn {
+    pub agent: UserId,
+    pub profile: Profile,
+    pub capacity: u32,
+    pub open_chats: u32,
+    pub outbox: Outbox,
+}
+
+/// Status of an agent after sign-in or a status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    pub status: AgentStatus,
+    pub open_chats: u32,
+}
+
+/// A routing snapshot, for supervisors and tests.
+#[derive(Debug, Clone, Default)]
+pub struct RoutingSnapshot {
+    pub waiting: usize,
+    pub agents_online: usize,
+}
+
+/// Router settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterConfig {
+    /// How long a waiting customer may be disconnected before the chat is
+    /// abandoned (long enough for a page reload or a network blip).
+    pub customer_grace: Duration,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, RouterError>>;
+
+enum Command {
+    SignIn { sign_in: AgentSignIn, reply: Reply<AgentState> },
+    SignOut { agent: UserId, connection: u64 },
+    SetStatus { agent: UserId, status: AgentStatus, reply: Reply<AgentState> },
+    Enqueue { record: ConversationRecord },
+    CustomerAttached { chat: ConversationId, outbox: Outbox },
+    CustomerDetached { chat: ConversationId, connection: u64 },
+    Accept { agent: UserId, chat: ConversationId, reply: Reply<()> },
+    Reject { agent: UserId, chat: ConversationId, reply: Reply<()> },
+    ChatFinished { chat: ConversationId, agents: Vec<UserId> },
+    QueueChanged { queue: Queue },
+    Snapshot { reply: oneshot::Sender<RoutingSnapshot> },
+}
+
+/// Handle to the router actor.
+#[derive(Clone)]
+pub struct Router {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Router {
+    /// Loads queues and queued chats from the store and starts the actor.
+    pub async fn spawn(store: DynStore, conversations: Conversations, config: RouterConfig) -> anyhow::Result<Self> {
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let actor = actor::RouterActor::recover(store, conversations, config).await?;
+        tokio::spawn(actor.run(rx));
+        Ok(Self { tx })
+    }
+
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, RouterError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| RouterError::Unavailable)?;
+        answer.await.unwrap_or(Err(RouterError::Unavailable))
+    }
+
+    async fn tell(&self, command: Command) {
+        // Only fails when the router stopped (shutdown); nothing to do then.
+        let _ = self.tx.send(command).await;
+    }
+
+    pub async fn sign_in(&self, sign_in: AgentSignIn) -> Result<AgentState, RouterError> {
+        self.request(|reply| Command::SignIn { sign_in, reply }).await
+    }
+
+    /// The agent's connection closed; a pending offer is withdrawn.
+    pub async fn sign_out(&self, agent: UserId, connection: u64) {
+        self.tell(Command::SignOut { agent, connection }).await
+    }
+
+    pub async fn set_status(&self, agent: UserId, status: AgentStatus) -> Result<AgentState, RouterError> {
+        self.request(|reply| Command::SetStatus { agent, status, reply }).await
+    }
+
+    /// A new chat entered its queue.
+    pub async fn enqueue(&self, record: ConversationRecord) {
+        self.tell(Command::Enqueue { record }).await
+    }
+
+    /// The customer of a waiting chat connected: they get queue positions.
+    pub async fn customer_attached(&self, chat: ConversationId, outbox: Outbox) {
+        self.tell(Command::CustomerAttached { chat, outbox }).await
+    }
+
+    /// The customer of a chat disconnected; a waiting chat is abandoned if
+    /// they do not come back within the grace period.
+    pub async fn customer_detached(&self, chat: ConversationId, connection: u64) {
+        self.tell(Command::CustomerDetached { chat, connection }).await
+    }
+
+    pub async fn accept(&self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+        self.request(|reply| Command::Accept { agent, chat, reply }).await
+    }
+
+    pub async fn reject(&self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+        self.request(|reply| Command::Reject { agent, chat, reply }).await
+    }
+
+    /// A conversation ended or was abandoned: its offer (if any) is withdrawn
+    /// and its agents' capacity frees up.
+    pub async fn chat_finished(&self, chat: ConversationId, agents: Vec<UserId>) {
+        self.tell(Command::ChatFinished { chat, agents }).await
+    }
+
+    pub async fn queue_changed(&self, queue: Queue) {
+        self.tell(Command::QueueChanged { queue }).await
+    }
+
+    pub async fn snapshot(&self) -> RoutingSnapshot {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Snapshot { reply }).await.is_err() {
+            return RoutingSnapshot::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+}

@@ -1,0 +1,80 @@
+//! Builds the application on a given listener and runs it until a shutdown
+//! future resolves. Tests bind port 0 and pass a oneshot as the shutdown.
+
+use crate::config::Settings;
+use crate::conversation::Conversations;
+use crate::http::{app, AppState};
+use crate::routing::{Router, RouterConfig};
+use crate::seed;
+use crate::store::{self, DynStore};
+use crate::writer::CommitWriter;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// A built, not yet running, server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Application {
+    /// Connects the store named in `settings`, seeds an empty database and
+    /// builds the server on `listener`.
+    pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let store = store::connect(&settings.database.url, settings.database.max_connections).await?;
+        Self::build_with_store(settings, listener, store).await
+    }
+
+    /// Like [`Application::build`] with an already opened store.
+    pub async fn build_with_store(settings: Settings, listener: TcpListener, store: DynStore) -> anyhow::Result<Self> {
+        seed::first_start(&store, settings.demo.enabled).await?;
+        let writer = CommitWriter::spawn(store.clone());
+        let conversations = Conversations::new(store.clone(), writer);
+        let router = Router::spawn(
+            store.clone(),
+            conversations.clone(),
+            RouterConfig {
+                customer_grace: settings.routing.customer_grace(),
+            },
+        )
+        .await?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = AppState {
+            store,
+            router,
+            conversations,
+            server: Arc::new(settings.server),
+            shutdown,
+        };
+        Ok(Self {
+            listener,
+            state,
+            shutdown_tx,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves: then stops accepting, tells every
+    /// socket the server is restarting, and waits for requests in flight.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let shutdown_tx = self.shutdown_tx;
+        let signal = async move {
+            shutdown.await;
+            let _ = shutdown_tx.send(true);
+        };
+        axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(signal)
+            .await
+    }
+}

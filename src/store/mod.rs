@@ -1,0 +1,130 @@
+//! The only place that speaks SQL. One [`Store`] trait, two implementations
+//! (Postgres for production, SQLite as the embedded default) generated from
+//! one body of portable SQL in [`sql`], so both behave identically and run
+//! the same test suite.
+//!
+//! Ownership of an offer or a chat is decided here with conditional updates
+//! on `(state, version)`: a node's memory is only a cache of that decision.
+
+mod postgres;
+mod records;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+use crate::domain::account::{Media, Profile, Queue, User};
+use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// Errors of the store layer. Callers map them to client-facing errors;
+/// the details are only logged.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (e.g. a username that exists).
+    #[error("already exists")]
+    Conflict,
+    /// A referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database could not be reached or the operation failed; retryable.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => StoreError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A shared store handle.
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything the server persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // --- accounts and sessions ---
+    async fn create_user(&self, user: NewUser) -> StoreResult<UserId>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    /// The user and their password hash.
+    async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
+    async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn create_session(&self, token_hash: &str, user: UserId, now: i64, expires_at: i64) -> StoreResult<()>;
+    /// The user of a live session.
+    async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    // --- queues and profiles ---
+    async fn create_queue(&self, name: &str, offer_timeout_secs: u32, priority: i32) -> StoreResult<QueueId>;
+    async fn list_queues(&self) -> StoreResult<Vec<Queue>>;
+    async fn create_profile(&self, name: &str, media: &[Media], queues: &[QueueId]) -> StoreResult<ProfileId>;
+    async fn list_profiles(&self) -> StoreResult<Vec<Profile>>;
+    async fn grant_profile(&self, user: UserId, profile: ProfileId) -> StoreResult<()>;
+    /// Profiles a user may log in with.
+    async fn profiles_of_user(&self, user: UserId) -> StoreResult<Vec<Profile>>;
+    async fn save_presence(&self, presence: &Presence) -> StoreResult<()>;
+    async fn load_presence(&self, user: UserId) -> StoreResult<Option<Presence>>;
+
+    // --- conversations and routing ---
+    /// Creates a waiting conversation and records `queued`.
+    async fn create_conversation(&self, conversation: NewConversation) -> StoreResult<ConversationRecord>;
+    async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>>;
+    async fn conversation_by_token(&self, token_hash: &str) -> StoreResult<Option<ConversationRecord>>;
+    /// Waiting and offered conversations, with who rejected them, oldest first.
+    async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>>;
+    /// Active conversations an agent is in.
+    async fn open_conversations_of(&self, agent: UserId) -> StoreResult<Vec<ConversationRecord>>;
+    /// Agents currently in a conversation.
+    async fn conversation_agents(&self, id: &ConversationId) -> StoreResult<Vec<UserId>>;
+    /// waiting → offered to `agent`, if the row still has `version`.
+    /// Returns the new version, or None if someone else changed it first.
+    async fn try_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    /// offered to `agent` → waiting, recording why. A reject or timeout also
+    /// bars the agent from this chat.
+    async fn release_offer(&self, id: &ConversationId, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>>;
+    /// offered to `agent` → active with `agent` as participant.
+    async fn accept_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    /// waiting/offered → abandoned (the customer left before anyone accepted).
+    async fn abandon(&self, id: &ConversationId, now: i64) -> StoreResult<bool>;
+    /// Appends the final event and marks the conversation ended (or
+    /// abandoned), in one transaction.
+    async fn finish_conversation(&self, event: &NewEvent, state: crate::domain::conversation::ConversationState) -> StoreResult<bool>;
+    /// Every routing event of a conversation, in order.
+    async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
+
+    // --- the chat log ---
+    /// Appends events of any conversations in one transaction (group commit).
+    /// Rows whose `(conversation, client_msg_id)` exists are skipped.
+    async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()>;
+    /// Events after `seq`, in order, at most `limit`.
+    async fn events_after(&self, id: &ConversationId, seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    /// The highest seq and every client message id with its seq, to resume
+    /// numbering and deduplication after a restart.
+    async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition>;
+}
+
+/// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.
+pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<DynStore> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url, max_connections).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        anyhow::bail!("database.url must start with postgres:// or sqlite:")
+    }
+}

@@ -1,0 +1,155 @@
+//! Plain records passed across the store boundary.
+
+use crate::domain::account::{AgentStatus, Role};
+use crate::domain::conversation::{Audience, ConversationState};
+use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+use std::collections::HashMap;
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub capacity: u32,
+    pub now: i64,
+}
+
+/// An agent's last chosen profile and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub user: UserId,
+    pub profile: Option<ProfileId>,
+    pub status: AgentStatus,
+    pub now: i64,
+}
+
+/// A conversation to open.
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub id: ConversationId,
+    pub queue: QueueId,
+    pub customer_token_hash: String,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub now: i64,
+}
+
+/// A conversation row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub id: ConversationId,
+    pub queue: QueueId,
+    pub state: ConversationState,
+    pub version: i64,
+    pub offered_to: Option<UserId>,
+    pub customer_name: Option<String>,
+    pub customer_email: Option<String>,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+}
+
+/// A waiting or offered conversation, as routing needs it after a restart.
+#[derive(Debug, Clone)]
+pub struct QueuedConversation {
+    pub record: ConversationRecord,
+    pub rejected_by: Vec<UserId>,
+}
+
+/// The kinds of routing events; their names are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoutingEventKind {
+    Queued,
+    Offered,
+    Accepted,
+    Rejected,
+    TimedOut,
+    Withdrawn,
+    Abandoned,
+    Ended,
+}
+
+impl RoutingEventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Offered => "offered",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+            Self::TimedOut => "timed_out",
+            Self::Withdrawn => "withdrawn",
+            Self::Abandoned => "abandoned",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// A stored routing event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutingEventRecord {
+    pub kind: String,
+    pub agent: Option<UserId>,
+    pub at: i64,
+}
+
+/// The kinds of chat-log events; their names are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Message,
+    Joined,
+    Left,
+    Ended,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Joined => "joined",
+            Self::Left => "left",
+            Self::Ended => "ended",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "message" => Self::Message,
+            "joined" => Self::Joined,
+            "left" => Self::Left,
+            "ended" => Self::Ended,
+            _ => return None,
+        })
+    }
+}
+
+/// Who wrote an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Author {
+    Customer { name: String },
+    Agent { id: UserId, name: String },
+    System,
+}
+
+/// A chat-log event to store (its `seq` already assigned).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub conversation: ConversationId,
+    pub seq: i64,
+    pub kind: EventKind,
+    pub audience: Audience,
+    pub author: Author,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// A stored chat-log event.
+pub type EventRecord = NewEvent;
+
+/// Where a conversation's log stands.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPosition {
+    pub last_seq: i64,
+    pub client_msg_ids: HashMap<String, i64>,
+}

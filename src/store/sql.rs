@@ -1,0 +1,766 @@
+//! The SQL both stores run. Written once as a macro body over the sqlx
+//! database type, so Postgres and SQLite cannot drift apart: every statement
+//! here is portable (`$n` parameters, `RETURNING`, `ON CONFLICT DO NOTHING`).
+
+use super::records::*;
+use crate::domain::account::{AgentStatus, Media, Profile, Queue, Role, User};
+use crate::domain::conversation::{Audience, ConversationState};
+use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+
+/// Largest number of rows in one multi-row insert (SQLite allows 32,766
+/// bound parameters; ten columns per row keeps well below it).
+pub(super) const MAX_ROWS_PER_INSERT: usize = 1000;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    id: i64,
+    username: String,
+    display_name: String,
+    role: String,
+    capacity: i32,
+}
+
+impl UserRow {
+    pub(super) fn into_user(self) -> User {
+        User {
+            id: UserId(self.id),
+            username: self.username,
+            display_name: self.display_name,
+            // The column has a check constraint; an unknown value cannot be stored.
+            role: Role::parse(&self.role).unwrap_or(Role::Agent),
+            capacity: self.capacity.max(1) as u32,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CredentialRow {
+    #[sqlx(flatten)]
+    pub(super) user: UserRow,
+    pub(super) password_hash: String,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct QueueRow {
+    id: i64,
+    name: String,
+    offer_timeout_secs: i32,
+    priority: i32,
+}
+
+impl QueueRow {
+    pub(super) fn into_queue(self) -> Queue {
+        Queue {
+            id: QueueId(self.id),
+            name: self.name,
+            offer_timeout_secs: self.offer_timeout_secs.max(1) as u32,
+            priority: self.priority,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ProfileRow {
+    pub(super) id: i64,
+    pub(super) name: String,
+    pub(super) media: String,
+}
+
+pub(super) fn parse_media(raw: &str) -> Vec<Media> {
+    raw.split(',').filter_map(|m| Media::parse(m.trim())).collect()
+}
+
+pub(super) fn join_media(media: &[Media]) -> String {
+    media.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
+}
+
+impl ProfileRow {
+    pub(super) fn into_profile(self, queues: Vec<QueueId>) -> Profile {
+        Profile {
+            id: ProfileId(self.id),
+            name: self.name,
+            queues,
+            media: parse_media(&self.media),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PresenceRow {
+    user_id: i64,
+    profile_id: Option<i64>,
+    status: String,
+    reason: Option<String>,
+    updated_at: i64,
+}
+
+pub(super) fn status_columns(status: &AgentStatus) -> (&'static str, Option<&str>) {
+    match status {
+        AgentStatus::Ready => ("ready", None),
+        AgentStatus::NotReady { reason } => ("not_ready", Some(reason.as_str())),
+        AgentStatus::Offline => ("offline", None),
+    }
+}
+
+impl PresenceRow {
+    pub(super) fn into_presence(self) -> Presence {
+        let status = match (self.status.as_str(), self.reason) {
+            ("ready", _) => AgentStatus::Ready,
+            ("not_ready", Some(reason)) => AgentStatus::NotReady { reason },
+            _ => AgentStatus::Offline,
+        };
+        Presence {
+            user: UserId(self.user_id),
+            profile: self.profile_id.map(ProfileId),
+            status,
+            now: self.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ConversationRow {
+    id: String,
+    queue_id: i64,
+    state: String,
+    version: i64,
+    offered_to: Option<i64>,
+    customer_name: Option<String>,
+    customer_email: Option<String>,
+    created_at: i64,
+    ended_at: Option<i64>,
+}
+
+impl ConversationRow {
+    pub(super) fn into_record(self) -> ConversationRecord {
+        ConversationRecord {
+            id: ConversationId(self.id),
+            queue: QueueId(self.queue_id),
+            state: ConversationState::parse(&self.state).unwrap_or(ConversationState::Ended),
+            version: self.version,
+            offered_to: self.offered_to.map(UserId),
+            customer_name: self.customer_name,
+            customer_email: self.customer_email,
+            created_at: self.created_at,
+            ended_at: self.ended_at,
+        }
+    }
+}
+
+pub(super) const CONVERSATION_COLUMNS: &str =
+    "id, queue_id, state, version, offered_to, customer_name, customer_email, created_at, ended_at";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EventRow {
+    conversation_id: String,
+    seq: i64,
+    kind: String,
+    audience: String,
+    author_kind: String,
+    author_id: Option<i64>,
+    author_name: String,
+    body: String,
+    client_msg_id: Option<String>,
+    created_at: i64,
+}
+
+pub(super) fn author_columns(author: &Author) -> (&'static str, Option<i64>, &str) {
+    match author {
+        Author::Customer { name } => ("customer", None, name.as_str()),
+        Author::Agent { id, name } => ("agent", Some(id.0), name.as_str()),
+        Author::System => ("system", None, ""),
+    }
+}
+
+impl EventRow {
+    pub(super) fn into_event(self) -> EventRecord {
+        let author = match (self.author_kind.as_str(), self.author_id) {
+            ("customer", _) => Author::Customer {
+                name: self.author_name,
+            },
+            ("agent", Some(id)) => Author::Agent {
+                id: UserId(id),
+                name: self.author_name,
+            },
+            _ => Author::System,
+        };
+        NewEvent {
+            conversation: ConversationId(self.conversation_id),
+            seq: self.seq,
+            kind: EventKind::parse(&self.kind).unwrap_or(EventKind::Message),
+            // Unknown audiences are treated as the most restrictive one.
+            audience: Audience::parse(&self.audience).unwrap_or(Audience::AgentsOnly),
+            author,
+            body: self.body,
+            client_msg_id: self.client_msg_id,
+            created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RoutingEventRow {
+    kind: String,
+    agent_id: Option<i64>,
+    at: i64,
+}
+
+impl RoutingEventRow {
+    pub(super) fn into_record(self) -> RoutingEventRecord {
+        RoutingEventRecord {
+            kind: self.kind,
+            agent: self.agent_id.map(UserId),
+            at: self.at,
+        }
+    }
+}
+
+/// Implements [`super::Store`] for a struct with a `pool: sqlx::Pool<$db>` field.
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        use $crate::store::sql::*;
+        use $crate::store::*;
+        use $crate::domain::account::{Media, Profile, Queue, User};
+        use $crate::domain::conversation::ConversationState;
+        use $crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+
+        impl $store {
+            async fn record_routing(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &ConversationId,
+                kind: RoutingEventKind,
+                agent: Option<UserId>,
+                now: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "insert into routing_events (conversation_id, queue_id, kind, agent_id, at) \
+                     select id, queue_id, $2, $3, $4 from conversations where id = $1",
+                )
+                .bind(id.as_str())
+                .bind(kind.as_str())
+                .bind(agent.map(|a| a.0))
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            /// Multi-row insert of chat-log events inside a transaction.
+            async fn insert_events(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                events: &[NewEvent],
+            ) -> Result<(), sqlx::Error> {
+                let mut builder = sqlx::QueryBuilder::<$db>::new(
+                    "insert into events (conversation_id, seq, kind, audience, author_kind, author_id, \
+                     author_name, body, client_msg_id, created_at) ",
+                );
+                builder.push_values(events, |mut row, e| {
+                    let (author_kind, author_id, author_name) = author_columns(&e.author);
+                    row.push_bind(e.conversation.0.clone())
+                        .push_bind(e.seq)
+                        .push_bind(e.kind.as_str())
+                        .push_bind(e.audience.as_str())
+                        .push_bind(author_kind)
+                        .push_bind(author_id)
+                        .push_bind(author_name.to_owned())
+                        .push_bind(e.body.clone())
+                        .push_bind(e.client_msg_id.clone())
+                        .push_bind(e.created_at);
+                });
+                builder.push(" on conflict do nothing");
+                builder.build().execute(&mut **tx).await?;
+                Ok(())
+            }
+
+            async fn profile_queues(&self, profile: i64) -> StoreResult<Vec<QueueId>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "select queue_id from profile_queues where profile_id = $1 order by queue_id",
+                )
+                .bind(profile)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(q,)| QueueId(q)).collect())
+            }
+
+            async fn profiles_from_rows(&self, rows: Vec<ProfileRow>) -> StoreResult<Vec<Profile>> {
+                let mut profiles = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let queues = self.profile_queues(row.id).await?;
+                    profiles.push(row.into_profile(queues));
+                }
+                Ok(profiles)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("select 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_user(&self, user: NewUser) -> StoreResult<UserId> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "insert into users (username, display_name, password_hash, role, capacity, created_at) \
+                     values ($1, $2, $3, $4, $5, $6) returning id",
+                )
+                .bind(&user.username)
+                .bind(&user.display_name)
+                .bind(&user.password_hash)
+                .bind(user.role.as_str())
+                .bind(user.capacity as i32)
+                .bind(user.now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(UserId(id))
+            }
+
+            async fn count_users(&self) -> StoreResult<i64> {
+                let (n,): (i64,) = sqlx::query_as("select count(*) from users")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n)
+            }
+
+            async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
+                let row: Option<CredentialRow> = sqlx::query_as(
+                    "select id, username, display_name, role, capacity, password_hash from users where username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|r| (r.user.into_user(), r.password_hash)))
+            }
+
+            async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "select id, username, display_name, role, capacity from users where id = $1",
+                )
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(UserRow::into_user))
+            }
+
+            async fn list_users(&self) -> StoreResult<Vec<User>> {
+                let rows: Vec<UserRow> = sqlx::query_as(
+                    "select id, username, display_name, role, capacity from users order by id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(UserRow::into_user).collect())
+            }
+
+            async fn create_session(&self, token_hash: &str, user: UserId, now: i64, expires_at: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "insert into sessions (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)",
+                )
+                .bind(token_hash)
+                .bind(user.0)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>> {
+                let row: Option<UserRow> = sqlx::query_as(
+                    "select u.id, u.username, u.display_name, u.role, u.capacity \
+                     from sessions s join users u on u.id = s.user_id \
+                     where s.token_hash = $1 and s.expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(UserRow::into_user))
+            }
+
+            async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("delete from sessions where token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn create_queue(&self, name: &str, offer_timeout_secs: u32, priority: i32) -> StoreResult<QueueId> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "insert into queues (name, offer_timeout_secs, priority) values ($1, $2, $3) returning id",
+                )
+                .bind(name)
+                .bind(offer_timeout_secs as i32)
+                .bind(priority)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(QueueId(id))
+            }
+
+            async fn list_queues(&self) -> StoreResult<Vec<Queue>> {
+                let rows: Vec<QueueRow> = sqlx::query_as(
+                    "select id, name, offer_timeout_secs, priority from queues order by id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(QueueRow::into_queue).collect())
+            }
+
+            async fn create_profile(&self, name: &str, media: &[Media], queues: &[QueueId]) -> StoreResult<ProfileId> {
+                let mut tx = self.pool.begin().await?;
+                let (id,): (i64,) = sqlx::query_as(
+                    "insert into profiles (name, media) values ($1, $2) returning id",
+                )
+                .bind(name)
+                .bind(join_media(media))
+                .fetch_one(&mut *tx)
+                .await?;
+                for queue in queues {
+                    sqlx::query("insert into profile_queues (profile_id, queue_id) values ($1, $2)")
+                        .bind(id)
+                        .bind(queue.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(ProfileId(id))
+            }
+
+            async fn list_profiles(&self) -> StoreResult<Vec<Profile>> {
+                let rows: Vec<ProfileRow> =
+                    sqlx::query_as("select id, name, media from profiles order by id")
+                        .fetch_all(&self.pool)
+                        .await?;
+                self.profiles_from_rows(rows).await
+            }
+
+            async fn grant_profile(&self, user: UserId, profile: ProfileId) -> StoreResult<()> {
+                sqlx::query(
+                    "insert into user_profiles (user_id, profile_id) values ($1, $2) on conflict do nothing",
+                )
+                .bind(user.0)
+                .bind(profile.0)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn profiles_of_user(&self, user: UserId) -> StoreResult<Vec<Profile>> {
+                let rows: Vec<ProfileRow> = sqlx::query_as(
+                    "select p.id, p.name, p.media from profiles p \
+                     join user_profiles up on up.profile_id = p.id \
+                     where up.user_id = $1 order by p.id",
+                )
+                .bind(user.0)
+                .fetch_all(&self.pool)
+                .await?;
+                self.profiles_from_rows(rows).await
+            }
+
+            async fn save_presence(&self, presence: &Presence) -> StoreResult<()> {
+                let (status, reason) = status_columns(&presence.status);
+                sqlx::query(
+                    "insert into agent_presence (user_id, profile_id, status, reason, updated_at) \
+                     values ($1, $2, $3, $4, $5) \
+                     on conflict (user_id) do update set profile_id = excluded.profile_id, \
+                     status = excluded.status, reason = excluded.reason, updated_at = excluded.updated_at",
+                )
+                .bind(presence.user.0)
+                .bind(presence.profile.map(|p| p.0))
+                .bind(status)
+                .bind(reason)
+                .bind(presence.now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn load_presence(&self, user: UserId) -> StoreResult<Option<Presence>> {
+                let row: Option<PresenceRow> = sqlx::query_as(
+                    "select user_id, profile_id, status, reason, updated_at from agent_presence where user_id = $1",
+                )
+                .bind(user.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(PresenceRow::into_presence))
+            }
+
+            async fn create_conversation(&self, c: NewConversation) -> StoreResult<ConversationRecord> {
+                let mut tx = self.pool.begin().await?;
+                let row: ConversationRow = sqlx::query_as(&format!(
+                    "insert into conversations (id, queue_id, state, version, customer_token_hash, \
+                     customer_name, customer_email, created_at) \
+                     values ($1, $2, 'waiting', 1, $3, $4, $5, $6) returning {CONVERSATION_COLUMNS}"
+                ))
+                .bind(c.id.as_str())
+                .bind(c.queue.0)
+                .bind(&c.customer_token_hash)
+                .bind(&c.customer_name)
+                .bind(&c.customer_email)
+                .bind(c.now)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
+                tx.commit().await?;
+                Ok(row.into_record())
+            }
+
+            async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>> {
+                let row: Option<ConversationRow> = sqlx::query_as(&format!(
+                    "select {CONVERSATION_COLUMNS} from conversations where id = $1"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(ConversationRow::into_record))
+            }
+
+            async fn conversation_by_token(&self, token_hash: &str) -> StoreResult<Option<ConversationRecord>> {
+                let row: Option<ConversationRow> = sqlx::query_as(&format!(
+                    "select {CONVERSATION_COLUMNS} from conversations where customer_token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(ConversationRow::into_record))
+            }
+
+            async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>> {
+                let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
+                    "select {CONVERSATION_COLUMNS} from conversations \
+                     where state in ('waiting', 'offered') order by created_at, id"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                let rejections: Vec<(String, i64)> = sqlx::query_as(
+                    "select r.conversation_id, r.agent_id from rejections r \
+                     join conversations c on c.id = r.conversation_id \
+                     where c.state in ('waiting', 'offered')",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut by_chat: std::collections::HashMap<String, Vec<UserId>> = Default::default();
+                for (chat, agent) in rejections {
+                    by_chat.entry(chat).or_default().push(UserId(agent));
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let record = row.into_record();
+                        let rejected_by = by_chat.remove(record.id.as_str()).unwrap_or_default();
+                        QueuedConversation { record, rejected_by }
+                    })
+                    .collect())
+            }
+
+            async fn open_conversations_of(&self, agent: UserId) -> StoreResult<Vec<ConversationRecord>> {
+                let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
+                    "select {CONVERSATION_COLUMNS} from conversations c \
+                     where c.state = 'active' and exists (select 1 from conversation_agents a \
+                     where a.conversation_id = c.id and a.agent_id = $1 and a.left_at is null) \
+                     order by c.created_at, c.id"
+                ))
+                .bind(agent.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(ConversationRow::into_record).collect())
+            }
+
+            async fn conversation_agents(&self, id: &ConversationId) -> StoreResult<Vec<UserId>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "select agent_id from conversation_agents \
+                     where conversation_id = $1 and left_at is null order by joined_at, agent_id",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(a,)| UserId(a)).collect())
+            }
+
+            async fn try_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                let updated: Option<(i64,)> = sqlx::query_as(
+                    "update conversations set state = 'offered', offered_to = $2, version = version + 1 \
+                     where id = $1 and state = 'waiting' and version = $3 returning version",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((new_version,)) = updated else { return Ok(None) };
+                Self::record_routing(&mut tx, id, RoutingEventKind::Offered, Some(agent), now).await?;
+                tx.commit().await?;
+                Ok(Some(new_version))
+            }
+
+            async fn release_offer(&self, id: &ConversationId, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                let updated: Option<(i64,)> = sqlx::query_as(
+                    "update conversations set state = 'waiting', offered_to = null, version = version + 1 \
+                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((new_version,)) = updated else { return Ok(None) };
+                if matches!(kind, RoutingEventKind::Rejected | RoutingEventKind::TimedOut) {
+                    sqlx::query(
+                        "insert into rejections (conversation_id, agent_id) values ($1, $2) on conflict do nothing",
+                    )
+                    .bind(id.as_str())
+                    .bind(agent.0)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::record_routing(&mut tx, id, kind, Some(agent), now).await?;
+                tx.commit().await?;
+                Ok(Some(new_version))
+            }
+
+            async fn accept_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                let updated: Option<(i64,)> = sqlx::query_as(
+                    "update conversations set state = 'active', offered_to = null, version = version + 1 \
+                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((new_version,)) = updated else { return Ok(None) };
+                sqlx::query(
+                    "insert into conversation_agents (conversation_id, agent_id, joined_at) values ($1, $2, $3) \
+                     on conflict (conversation_id, agent_id) do update set left_at = null",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                Self::record_routing(&mut tx, id, RoutingEventKind::Accepted, Some(agent), now).await?;
+                tx.commit().await?;
+                Ok(Some(new_version))
+            }
+
+            async fn abandon(&self, id: &ConversationId, now: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "update conversations set state = 'abandoned', offered_to = null, version = version + 1, \
+                     ended_at = $2, ended_by = 'customer' where id = $1 and state in ('waiting', 'offered')",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if done {
+                    Self::record_routing(&mut tx, id, RoutingEventKind::Abandoned, None, now).await?;
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+
+            async fn finish_conversation(&self, event: &NewEvent, state: ConversationState) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let ended_by = match &event.author {
+                    Author::Customer { .. } => "customer".to_owned(),
+                    Author::Agent { id, .. } => format!("agent:{id}"),
+                    Author::System => "system".to_owned(),
+                };
+                let done = sqlx::query(
+                    "update conversations set state = $2, offered_to = null, version = version + 1, \
+                     ended_at = $3, ended_by = $4 where id = $1 and state in ('waiting', 'offered', 'active')",
+                )
+                .bind(event.conversation.as_str())
+                .bind(state.as_str())
+                .bind(event.created_at)
+                .bind(ended_by)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !done {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "update conversation_agents set left_at = $2 where conversation_id = $1 and left_at is null",
+                )
+                .bind(event.conversation.as_str())
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                let kind = if state == ConversationState::Abandoned {
+                    RoutingEventKind::Abandoned
+                } else {
+                    RoutingEventKind::Ended
+                };
+                Self::record_routing(&mut tx, &event.conversation, kind, None, event.created_at).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>> {
+                let rows: Vec<RoutingEventRow> = sqlx::query_as(
+                    "select kind, agent_id, at from routing_events where conversation_id = $1 order by id",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(RoutingEventRow::into_record).collect())
+            }
+
+            async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for chunk in events.chunks(MAX_ROWS_PER_INSERT) {
+                    Self::insert_events(&mut tx, chunk).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn events_after(&self, id: &ConversationId, seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
+                let rows: Vec<EventRow> = sqlx::query_as(
+                    "select conversation_id, seq, kind, audience, author_kind, author_id, author_name, body, \
+                     client_msg_id, created_at from events where conversation_id = $1 and seq > $2 \
+                     order by seq limit $3",
+                )
+                .bind(id.as_str())
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(EventRow::into_event).collect())
+            }
+
+            async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition> {
+                let (last_seq,): (Option<i64>,) =
+                    sqlx::query_as("select max(seq) from events where conversation_id = $1")
+                        .bind(id.as_str())
+                        .fetch_one(&self.pool)
+                        .await?;
+                let ids: Vec<(String, i64)> = sqlx::query_as(
+                    "select client_msg_id, seq from events where conversation_id = $1 and client_msg_id is not null",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(LogPosition {
+                    last_seq: last_seq.unwrap_or(0),
+                    client_msg_ids: ids.into_iter().collect(),
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use impl_sql_store;
+
