@@ -2,6 +2,7 @@
 
 use super::error::AppError;
 use super::extract::{CurrentUser, Supervisor};
+use super::json::ApiJson;
 use super::AppState;
 use crate::accounts::{create_user, UserSpec};
 use crate::domain::account::{Media, Profile, Queue, Role};
@@ -52,7 +53,7 @@ async fn list_queues(State(state): State<AppState>, _user: CurrentUser) -> Resul
 async fn create_queue(
     State(state): State<AppState>,
     Supervisor(by): Supervisor,
-    Json(body): Json<NewQueue>,
+    ApiJson(body): ApiJson<NewQueue>,
 ) -> Result<(StatusCode, Json<Queue>), AppError> {
     let name = clean_name(&body.name, "queue name")?;
     if !(1..=3600).contains(&body.offer_timeout_secs) {
@@ -85,7 +86,7 @@ async fn list_profiles(State(state): State<AppState>, _s: Supervisor) -> Result<
 async fn create_profile(
     State(state): State<AppState>,
     _s: Supervisor,
-    Json(body): Json<NewProfile>,
+    ApiJson(body): ApiJson<NewProfile>,
 ) -> Result<(StatusCode, Json<Profile>), AppError> {
     let name = clean_name(&body.name, "profile name")?;
     let id = state.store.create_profile(&name, &body.media, &body.queue_ids).await?;
@@ -127,7 +128,7 @@ async fn list_users(State(state): State<AppState>, _s: Supervisor) -> Result<Jso
 async fn add_user(
     State(state): State<AppState>,
     _s: Supervisor,
-    Json(body): Json<NewUserRequest>,
+    ApiJson(body): ApiJson<NewUserRequest>,
 ) -> Result<(StatusCode, Json<CreatedUser>), AppError> {
     let spec = UserSpec {
         username: body.username,
@@ -161,7 +162,7 @@ async fn grant_profile(
     State(state): State<AppState>,
     _s: Supervisor,
     Path(id): Path<i64>,
-    Json(body): Json<Grant>,
+    ApiJson(body): ApiJson<Grant>,
 ) -> Result<StatusCode, AppError> {
     state.store.grant_profile(UserId(id), body.profile_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,6 +3,7 @@
 //! hash is stored).
 
 use super::error::AppError;
+use super::json::ApiJson;
 use super::AppState;
 use crate::auth::{random_token, token_hash};
 use crate::clock::wall_ms;
@@ -47,7 +48,7 @@ fn optional_field(raw: Option<String>, max: usize, what: &str) -> Result<Option<
     Ok(Some(value))
 }
 
-async fn start_chat(State(state): State<AppState>, Json(body): Json<StartChat>) -> Result<(StatusCode, Json<ChatStarted>), AppError> {
+async fn start_chat(State(state): State<AppState>, ApiJson(body): ApiJson<StartChat>) -> Result<(StatusCode, Json<ChatStarted>), AppError> {
     let name = optional_field(body.name, MAX_NAME_CHARS, "name")?;
     let email = optional_field(body.email, MAX_EMAIL_CHARS, "email")?;
     if email.as_deref().is_some_and(|e| !e.contains('@')) {

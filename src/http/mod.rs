@@ -6,6 +6,7 @@ pub mod agent_ws;
 mod chats;
 mod customer_ws;
 pub mod error;
+mod json;
 mod extract;
 mod health;
 mod session;

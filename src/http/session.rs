@@ -2,6 +2,7 @@
 
 use super::error::AppError;
 use super::extract::{session_token, CurrentUser, SESSION_COOKIE};
+use super::json::ApiJson;
 use super::AppState;
 use crate::auth::{dummy_hash, random_token, token_hash, verify_password, MAX_PASSWORD_CHARS};
 use crate::clock::wall_ms;
@@ -43,7 +44,7 @@ fn cookie(state: &AppState, value: &str, max_age_secs: u64) -> Result<HeaderValu
     .map_err(|e| AppError::Internal(e.into()))
 }
 
-async fn login(State(state): State<AppState>, Json(body): Json<LoginRequest>) -> Result<Response, AppError> {
+async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> Result<Response, AppError> {
     if body.username.len() > 100 || body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AppError::Unauthorized);
     }

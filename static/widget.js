@@ -1,0 +1,72 @@
+// Switchboard customer chat widget loader. Embed with:
+//   <script src="https://chat.example.com/widget.js" data-queue="Support" async></script>
+// Adds a launcher button to the host page; the chat itself runs in an iframe
+// served from the same origin as this script. Styles are set through the
+// CSSOM (not style attributes), so a strict host Content-Security-Policy works.
+(function () {
+  "use strict";
+  const script = document.currentScript;
+  if (!script || window.__switchboardWidget) return;
+  window.__switchboardWidget = true;
+
+  const origin = new URL(script.src).origin;
+  const queue = script.dataset.queue || "Support";
+  const label = script.dataset.label || "Chat with us";
+  const openKey = "switchboard-widget-open:" + queue;
+
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.setAttribute("aria-expanded", "false");
+  Object.assign(button.style, {
+    position: "fixed", right: "20px", bottom: "20px", zIndex: "2147483000",
+    padding: "12px 18px", border: "0", borderRadius: "24px", cursor: "pointer",
+    background: "#1a56db", color: "#fff", font: "600 15px/1.2 system-ui, sans-serif",
+    boxShadow: "0 4px 12px rgba(0,0,0,.25)",
+  });
+
+  let frame = null;
+
+  function createFrame() {
+    frame = document.createElement("iframe");
+    frame.src = origin + "/widget/frame.html?queue=" + encodeURIComponent(queue);
+    frame.title = "Customer chat";
+    frame.id = "switchboard-chat-frame";
+    Object.assign(frame.style, {
+      position: "fixed", right: "20px", bottom: "76px", zIndex: "2147483000",
+      width: "min(370px, calc(100vw - 40px))", height: "min(560px, calc(100vh - 100px))",
+      border: "1px solid #d9dee5", borderRadius: "12px", background: "#fff",
+      boxShadow: "0 8px 24px rgba(0,0,0,.25)",
+    });
+    button.setAttribute("aria-controls", frame.id);
+    document.body.appendChild(frame);
+  }
+
+  function setOpen(open, focus) {
+    if (open && !frame) createFrame();
+    if (frame) frame.style.display = open ? "block" : "none";
+    button.setAttribute("aria-expanded", String(open));
+    button.textContent = open ? "Close chat" : label;
+    try { sessionStorage.setItem(openKey, open ? "1" : ""); } catch (_) { /* storage blocked */ }
+    if (focus && open) frame.focus();
+    if (focus && !open) button.focus();
+  }
+
+  button.addEventListener("click", () => setOpen(button.getAttribute("aria-expanded") !== "true", true));
+
+  // The frame asks to be minimised (its close button or Escape).
+  window.addEventListener("message", (e) => {
+    if (!frame || e.origin !== origin || e.source !== frame.contentWindow) return;
+    if (e.data && e.data.type === "switchboard:minimise") setOpen(false, true);
+  });
+
+  function mount() {
+    document.body.appendChild(button);
+    let wasOpen = false;
+    try { wasOpen = sessionStorage.getItem(openKey) === "1"; } catch (_) { /* storage blocked */ }
+    if (wasOpen) setOpen(true, false);
+  }
+
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

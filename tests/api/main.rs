@@ -1,0 +1,14 @@
+//! One integration-test binary: every test starts the real server on port 0
+//! and runs once against SQLite and once against Postgres.
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod chat_flow;
+mod cli;
+mod crash;
+mod offer_timeout;
+mod restart;
+mod routing;
+mod store_contract;

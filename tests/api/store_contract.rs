@@ -1,0 +1,104 @@
+//! The store's ownership rules, run against both implementations: an offer
+//! or an accept succeeds for exactly one of several racing callers, as it
+//! would for several server nodes sharing one database.
+
+use crate::both_stores;
+use crate::helpers::{ensure_fixtures, fresh_database, Backend};
+use switchboard::accounts::{create_user, UserSpec};
+use switchboard::domain::account::Role;
+use switchboard::domain::ids::{ConversationId, UserId};
+use switchboard::store::{self, DynStore, NewConversation, RoutingEventKind};
+
+both_stores!(racing_offers_and_accepts_have_one_winner, released_offer_bars_the_rejecter_across_restarts);
+
+async fn agents(store: &DynStore, n: usize) -> Vec<UserId> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let user = create_user(
+            store,
+            UserSpec {
+                username: format!("agent{i}"),
+                display_name: None,
+                role: Role::Agent,
+                capacity: None,
+                password: Some("password-123".into()),
+            },
+        )
+        .await
+        .unwrap();
+        ids.push(user.user.id);
+    }
+    ids
+}
+
+async fn new_chat(store: &DynStore) -> (ConversationId, i64) {
+    let (queue, _) = ensure_fixtures(store).await;
+    let id = ConversationId::random();
+    let record = store
+        .create_conversation(NewConversation {
+            id: id.clone(),
+            queue,
+            customer_token_hash: uuid::Uuid::new_v4().to_string(),
+            customer_name: None,
+            customer_email: None,
+            now: 1,
+        })
+        .await
+        .unwrap();
+    (id, record.version)
+}
+
+async fn racing_offers_and_accepts_have_one_winner(backend: Backend) {
+    let store = store::connect(&fresh_database(backend).await, 8).await.unwrap();
+    let agents = agents(&store, 8).await;
+    for _round in 0..10 {
+        let (id, version) = new_chat(&store).await;
+        // Eight "nodes" try to offer the same chat at the same version.
+        let offers = agents.iter().map(|&agent| {
+            let store = store.clone();
+            let id = id.clone();
+            tokio::spawn(async move { (agent, store.try_offer(&id, agent, version, 2).await.unwrap()) })
+        });
+        let results = futures_util::future::join_all(offers).await;
+        let winners: Vec<(UserId, i64)> = results
+            .into_iter()
+            .map(|r| r.unwrap())
+            .filter_map(|(agent, v)| v.map(|v| (agent, v)))
+            .collect();
+        assert_eq!(winners.len(), 1, "exactly one offer wins");
+        let (holder, offered_version) = winners[0];
+        // Everyone tries to accept; only the holder at that version can.
+        let accepts = agents.iter().map(|&agent| {
+            let store = store.clone();
+            let id = id.clone();
+            tokio::spawn(async move { store.accept_offer(&id, agent, offered_version, 3).await.unwrap().is_some() })
+        });
+        let accepted: Vec<bool> = futures_util::future::join_all(accepts).await.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(accepted.iter().filter(|a| **a).count(), 1);
+        assert_eq!(store.conversation_agents(&id).await.unwrap(), vec![holder]);
+        // A stale accept after the fact changes nothing.
+        assert_eq!(store.accept_offer(&id, holder, offered_version, 4).await.unwrap(), None);
+    }
+}
+
+async fn released_offer_bars_the_rejecter_across_restarts(backend: Backend) {
+    let url = fresh_database(backend).await;
+    let store = store::connect(&url, 2).await.unwrap();
+    let agents = agents(&store, 2).await;
+    let (id, version) = new_chat(&store).await;
+    let offered = store.try_offer(&id, agents[0], version, 2).await.unwrap().unwrap();
+    let released = store
+        .release_offer(&id, agents[0], offered, RoutingEventKind::Rejected, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(released > offered);
+    // Wrong agent or stale version: refused.
+    assert_eq!(store.release_offer(&id, agents[1], released, RoutingEventKind::Rejected, 4).await.unwrap(), None);
+    drop(store);
+    let reopened = store::connect(&url, 2).await.unwrap();
+    let queued = reopened.queued_conversations().await.unwrap();
+    let chat = queued.iter().find(|q| q.record.id == id).unwrap();
+    assert_eq!(chat.rejected_by, vec![agents[0]]);
+    assert_eq!(chat.record.state.as_str(), "waiting");
+}
