@@ -54,8 +54,13 @@ pub async fn create_user(store: &DynStore, spec: UserSpec) -> Result<CreatedUser
     }
     let display_name = spec.display_name.unwrap_or_else(|| spec.username.clone());
     let display_name = display_name.trim().to_owned();
-    if display_name.is_empty() || display_name.chars().count() > 80 || display_name.chars().any(char::is_control) {
-        return Err(AccountError::Invalid("display name must be 1–80 characters".into()));
+    if display_name.is_empty()
+        || display_name.chars().count() > 80
+        || display_name.chars().any(char::is_control)
+    {
+        return Err(AccountError::Invalid(
+            "display name must be 1–80 characters".into(),
+        ));
     }
     let capacity = spec.capacity.unwrap_or(DEFAULT_CAPACITY);
     if !(1..=50).contains(&capacity) {

@@ -1,7 +1,9 @@
 //! Secrets: password hashing (argon2id) and random tokens that are stored
 //! only as SHA-256 hashes, so a database leak does not hand out sessions.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

@@ -109,7 +109,9 @@ pub fn main() -> anyhow::Result<()> {
         )
         .init();
     let mut settings = Settings::load(&cli.root)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             None => {
@@ -140,10 +142,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return ctrl_c.await.unwrap_or(()),
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -201,7 +204,12 @@ async fn user(settings: Settings, action: UserAction) -> anyhow::Result<()> {
     for profile in grant {
         store.grant_profile(created.user.id, profile).await?;
     }
-    println!("Created {} '{}' (id {})", role.as_str(), created.user.username, created.user.id);
+    println!(
+        "Created {} '{}' (id {})",
+        role.as_str(),
+        created.user.username,
+        created.user.id
+    );
     if let Some(password) = created.generated_password {
         println!("Password (shown once): {password}");
     }
@@ -221,7 +229,11 @@ async fn queue(settings: Settings, action: QueueAction) -> anyhow::Result<()> {
 }
 
 async fn profile(settings: Settings, action: ProfileAction) -> anyhow::Result<()> {
-    let ProfileAction::Add { name, queues, no_chat } = action;
+    let ProfileAction::Add {
+        name,
+        queues,
+        no_chat,
+    } = action;
     let store = open_store(&settings).await?;
     let all = store.list_queues().await?;
     let mut ids = Vec::new();

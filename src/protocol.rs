@@ -83,7 +83,15 @@ pub enum CustomerCommand {
 /// Every `type` a client may send; used to tell an unknown type from a
 /// known one with bad fields.
 pub const KNOWN_COMMAND_TYPES: &[&str] = &[
-    "sign_in", "set_status", "accept", "reject", "send", "typing", "end", "ping", "resume",
+    "sign_in",
+    "set_status",
+    "accept",
+    "reject",
+    "send",
+    "typing",
+    "end",
+    "ping",
+    "resume",
 ];
 
 /// Error codes sent in `error` events. Stable: clients switch on them.
@@ -190,7 +198,10 @@ pub enum EventKindView {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent {
     /// First frame to an agent: who they are and which profiles they may use.
-    Hello { user: UserView, profiles: Vec<Profile> },
+    Hello {
+        user: UserView,
+        profiles: Vec<Profile>,
+    },
     /// Answer to `sign_in`.
     SignedIn {
         profile: Profile,
@@ -219,11 +230,17 @@ pub enum ServerEvent {
         reason: OfferEndReason,
     },
     /// Answer to `accept`: the agent is now in the conversation.
-    ChatAccepted { conversation: ConversationView },
+    ChatAccepted {
+        conversation: ConversationView,
+    },
     /// Answer to `reject`.
-    ChatRejected { conversation_id: String },
+    ChatRejected {
+        conversation_id: String,
+    },
     /// Answer to the customer's `resume`.
-    Resumed { conversation: ConversationView },
+    Resumed {
+        conversation: ConversationView,
+    },
     /// A stored chat-log event. `seq` increases by one per conversation.
     Event {
         conversation_id: String,
@@ -281,7 +298,9 @@ impl ServerEvent {
         // Serialising these types cannot fail: no maps with non-string keys,
         // no custom serialisers that error.
         serde_json::to_string(self)
-            .unwrap_or_else(|_| r#"{"type":"error","code":"internal","message":"internal error"}"#.into())
+            .unwrap_or_else(|_| {
+                r#"{"type":"error","code":"internal","message":"internal error"}"#.into()
+            })
             .into()
     }
 

@@ -23,13 +23,18 @@ pub async fn first_start(store: &DynStore, demo: bool) -> anyhow::Result<()> {
         },
     )
     .await?;
-    println!("Created supervisor 'admin' with password: {}", admin.generated_password.unwrap_or_default());
+    println!(
+        "Created supervisor 'admin' with password: {}",
+        admin.generated_password.unwrap_or_default()
+    );
     println!("(shown once; change it or create your own users with `switchboard user add`)");
     if !demo {
         return Ok(());
     }
     let queue = store.create_queue(DEMO_QUEUE, 30, 0).await?;
-    let profile = store.create_profile("Support chat", &[Media::Chat], &[queue]).await?;
+    let profile = store
+        .create_profile("Support chat", &[Media::Chat], &[queue])
+        .await?;
     store.grant_profile(admin.user.id, profile).await?;
     for (username, name) in [("alice", "Alice"), ("bob", "Bob")] {
         let agent = create_user(

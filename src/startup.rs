@@ -25,12 +25,17 @@ impl Application {
     /// Connects the store named in `settings`, seeds an empty database and
     /// builds the server on `listener`.
     pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
-        let store = store::connect(&settings.database.url, settings.database.max_connections).await?;
+        let store =
+            store::connect(&settings.database.url, settings.database.max_connections).await?;
         Self::build_with_store(settings, listener, store).await
     }
 
     /// Like [`Application::build`] with an already opened store.
-    pub async fn build_with_store(settings: Settings, listener: TcpListener, store: DynStore) -> anyhow::Result<Self> {
+    pub async fn build_with_store(
+        settings: Settings,
+        listener: TcpListener,
+        store: DynStore,
+    ) -> anyhow::Result<Self> {
         seed::first_start(&store, settings.demo.enabled).await?;
         let writer = CommitWriter::spawn(store.clone());
         let conversations = Conversations::new(store.clone(), writer);
@@ -67,7 +72,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves: then stops accepting, tells every
     /// socket the server is restarting, and waits for requests in flight.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let shutdown_tx = self.shutdown_tx;
         let signal = async move {
             shutdown.await;

@@ -4,7 +4,9 @@
 
 use super::{Ack, Attached, ChatError, Command, MAX_EVENTS_PER_CONVERSATION};
 use crate::clock::wall_ms;
-use crate::domain::conversation::{Audience, ConversationError, ConversationRules, ConversationState, Party};
+use crate::domain::conversation::{
+    Audience, ConversationError, ConversationRules, ConversationState, Party,
+};
 use crate::domain::ids::{ConversationId, UserId};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, ServerEvent};
@@ -19,7 +21,12 @@ const IDLE_STOP: Duration = Duration::from_secs(300);
 /// Events read from the store per page when replaying.
 const REPLAY_PAGE: i64 = 1000;
 
-pub(super) fn spawn(id: ConversationId, store: DynStore, writer: CommitWriter, rx: mpsc::Receiver<Command>) {
+pub(super) fn spawn(
+    id: ConversationId,
+    store: DynStore,
+    writer: CommitWriter,
+    rx: mpsc::Receiver<Command>,
+) {
     tokio::spawn(async move {
         match Actor::load(id.clone(), store, writer).await {
             Ok(actor) => actor.run(rx).await,
@@ -78,7 +85,11 @@ fn unavailable(e: StoreError) -> ChatError {
 }
 
 impl Actor {
-    async fn load(id: ConversationId, store: DynStore, writer: CommitWriter) -> Result<Self, ChatError> {
+    async fn load(
+        id: ConversationId,
+        store: DynStore,
+        writer: CommitWriter,
+    ) -> Result<Self, ChatError> {
         let record = store
             .conversation(&id)
             .await
@@ -142,11 +153,20 @@ impl Actor {
                 reply,
             } => {
                 let result = self
-                    .send(party, name, client_msg_id.as_str().to_owned(), text.into_string())
+                    .send(
+                        party,
+                        name,
+                        client_msg_id.as_str().to_owned(),
+                        text.into_string(),
+                    )
                     .await;
                 let _ = reply.send(result);
             }
-            Command::Typing { party, name, typing } => self.typing(party, name, typing),
+            Command::Typing {
+                party,
+                name,
+                typing,
+            } => self.typing(party, name, typing),
             Command::Join { agent, name, reply } => {
                 let _ = reply.send(self.join(agent, name).await);
             }
@@ -182,12 +202,21 @@ impl Actor {
             connected: self.customer_connected(),
         }
         .to_frame();
-        for s in self.subscribers.iter().filter(|s| s.party != Party::Customer) {
+        for s in self
+            .subscribers
+            .iter()
+            .filter(|s| s.party != Party::Customer)
+        {
             s.outbox.push_frame(frame.clone());
         }
     }
 
-    async fn attach(&mut self, party: Party, outbox: Outbox, after_seq: i64) -> Result<Attached, ChatError> {
+    async fn attach(
+        &mut self,
+        party: Party,
+        outbox: Outbox,
+        after_seq: i64,
+    ) -> Result<Attached, ChatError> {
         if let Party::Agent(agent) = party {
             if !self.rules.has_agent(agent) {
                 return Err(ChatError::NotParticipant);
@@ -253,9 +282,21 @@ impl Actor {
     /// Re-reads numbering after a commit whose outcome is unknown.
     async fn settle_position(&mut self) -> Result<(), ChatError> {
         if self.position_uncertain {
-            let position = self.store.log_position(&self.id).await.map_err(unavailable)?;
-            let record = self.store.conversation(&self.id).await.map_err(unavailable)?;
-            let agents = self.store.conversation_agents(&self.id).await.map_err(unavailable)?;
+            let position = self
+                .store
+                .log_position(&self.id)
+                .await
+                .map_err(unavailable)?;
+            let record = self
+                .store
+                .conversation(&self.id)
+                .await
+                .map_err(unavailable)?;
+            let agents = self
+                .store
+                .conversation_agents(&self.id)
+                .await
+                .map_err(unavailable)?;
             if let Some(record) = record {
                 self.rules = ConversationRules::new(record.state, agents);
                 self.record = record;
@@ -267,7 +308,13 @@ impl Actor {
         Ok(())
     }
 
-    fn new_event(&self, kind: EventKind, author: Author, body: String, client_msg_id: Option<String>) -> Result<NewEvent, ChatError> {
+    fn new_event(
+        &self,
+        kind: EventKind,
+        author: Author,
+        body: String,
+        client_msg_id: Option<String>,
+    ) -> Result<NewEvent, ChatError> {
         if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
             return Err(ChatError::Full);
         }
@@ -297,17 +344,29 @@ impl Actor {
         Ok(())
     }
 
-    async fn send(&mut self, party: Party, name: String, client_msg_id: String, text: String) -> Result<Ack, ChatError> {
+    async fn send(
+        &mut self,
+        party: Party,
+        name: String,
+        client_msg_id: String,
+        text: String,
+    ) -> Result<Ack, ChatError> {
         self.rules.check_send(party)?;
         self.settle_position().await?;
         if let Some(&seq) = self.client_msg_ids.get(&client_msg_id) {
-            return Ok(Ack { seq, duplicate: true });
+            return Ok(Ack {
+                seq,
+                duplicate: true,
+            });
         }
         let author = self.author(party, name);
         let event = self.new_event(EventKind::Message, author, text, Some(client_msg_id))?;
         let seq = event.seq;
         self.commit(event).await?;
-        Ok(Ack { seq, duplicate: false })
+        Ok(Ack {
+            seq,
+            duplicate: false,
+        })
     }
 
     fn typing(&mut self, party: Party, name: String, typing: bool) {
@@ -333,7 +392,15 @@ impl Actor {
         self.settle_position().await?;
         let mut rules = self.rules.clone();
         if rules.join(agent)? {
-            let event = self.new_event(EventKind::Joined, Author::Agent { id: agent, name: name.clone() }, format!("{name} joined the chat"), None)?;
+            let event = self.new_event(
+                EventKind::Joined,
+                Author::Agent {
+                    id: agent,
+                    name: name.clone(),
+                },
+                format!("{name} joined the chat"),
+                None,
+            )?;
             self.commit(event).await?;
         }
         self.rules = rules;
@@ -341,7 +408,11 @@ impl Actor {
         Ok(self.view())
     }
 
-    async fn end(&mut self, party: Party, name: String) -> Result<(ConversationState, Vec<UserId>), ChatError> {
+    async fn end(
+        &mut self,
+        party: Party,
+        name: String,
+    ) -> Result<(ConversationState, Vec<UserId>), ChatError> {
         self.settle_position().await?;
         let mut rules = self.rules.clone();
         let state = rules.end(party)?;

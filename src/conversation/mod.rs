@@ -211,7 +211,12 @@ impl Conversations {
     }
 
     /// Adds an agent that routing handed the chat to. Idempotent.
-    pub async fn join(&self, id: &ConversationId, agent: UserId, name: &str) -> Result<ConversationView, ChatError> {
+    pub async fn join(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        name: &str,
+    ) -> Result<ConversationView, ChatError> {
         self.request(id, |reply| Command::Join {
             agent,
             name: name.to_owned(),

@@ -178,18 +178,27 @@ mod tests {
     fn customer_may_write_while_waiting_agent_only_after_joining() {
         let mut c = ConversationRules::new(ConversationState::Waiting, []);
         assert_eq!(c.check_send(Party::Customer), Ok(()));
-        assert_eq!(c.check_send(Party::Agent(A)), Err(ConversationError::NotParticipant));
+        assert_eq!(
+            c.check_send(Party::Agent(A)),
+            Err(ConversationError::NotParticipant)
+        );
         assert_eq!(c.join(A), Ok(true));
         assert_eq!(c.join(A), Ok(false), "joining again is a no-op");
         assert_eq!(c.state(), ConversationState::Active);
         assert_eq!(c.check_send(Party::Agent(A)), Ok(()));
-        assert_eq!(c.check_send(Party::Agent(B)), Err(ConversationError::NotParticipant));
+        assert_eq!(
+            c.check_send(Party::Agent(B)),
+            Err(ConversationError::NotParticipant)
+        );
     }
 
     #[test]
     fn ended_conversation_refuses_everything() {
         let mut c = ConversationRules::new(ConversationState::Active, [A]);
-        assert_eq!(c.end(Party::Agent(B)), Err(ConversationError::NotParticipant));
+        assert_eq!(
+            c.end(Party::Agent(B)),
+            Err(ConversationError::NotParticipant)
+        );
         assert_eq!(c.end(Party::Agent(A)), Ok(ConversationState::Ended));
         assert_eq!(c.check_send(Party::Customer), Err(ConversationError::Ended));
         assert_eq!(c.end(Party::Customer), Err(ConversationError::Ended));

@@ -70,10 +70,7 @@ mod tests {
     fn conversation_id_parse_normalises_and_rejects_garbage() {
         let id = ConversationId::random();
         assert_eq!(ConversationId::parse(id.as_str()), Some(id.clone()));
-        assert_eq!(
-            ConversationId::parse(&id.as_str().to_uppercase()),
-            Some(id)
-        );
+        assert_eq!(ConversationId::parse(&id.as_str().to_uppercase()), Some(id));
         assert_eq!(ConversationId::parse("../etc/passwd"), None);
         assert_eq!(ConversationId::parse(""), None);
     }

@@ -99,7 +99,10 @@ mod tests {
     fn client_msg_id_is_short_printable_ascii() {
         assert!(ClientMsgId::parse("c-1".into()).is_ok());
         assert_eq!(ClientMsgId::parse(String::new()), Err(InputError::Empty));
-        assert_eq!(ClientMsgId::parse("a b".into()), Err(InputError::ControlCharacters));
+        assert_eq!(
+            ClientMsgId::parse("a b".into()),
+            Err(InputError::ControlCharacters)
+        );
         assert_eq!(ClientMsgId::parse("x".repeat(65)), Err(InputError::TooLong));
     }
 }

@@ -225,7 +225,10 @@ impl RoutingState {
         status: AgentStatus,
         now: Millis,
     ) -> Result<(), RoutingError> {
-        let slot = self.agents.get_mut(&agent).ok_or(RoutingError::NotSignedIn)?;
+        let slot = self
+            .agents
+            .get_mut(&agent)
+            .ok_or(RoutingError::NotSignedIn)?;
         if status == AgentStatus::Ready && slot.status != AgentStatus::Ready {
             slot.idle_since = now;
         }
@@ -346,7 +349,11 @@ impl RoutingState {
 
     /// Checks that `agent` may answer the offer of `chat_id`; returns the
     /// version to use in the store's conditional update.
-    pub fn check_answer(&self, agent: UserId, chat_id: &ConversationId) -> Result<i64, RoutingError> {
+    pub fn check_answer(
+        &self,
+        agent: UserId,
+        chat_id: &ConversationId,
+    ) -> Result<i64, RoutingError> {
         let slot = self.agents.get(&agent).ok_or(RoutingError::NotSignedIn)?;
         if let Some(chat) = self.chats.get(chat_id) {
             if chat.offer.map(|o| o.agent) == Some(agent) {
@@ -364,10 +371,19 @@ impl RoutingState {
 
     /// The agent accepted and the store recorded it: the chat leaves the
     /// queue and counts against the agent's capacity.
-    pub fn accepted(&mut self, agent: UserId, chat_id: &ConversationId, now: Millis, now_wall_ms: i64) {
+    pub fn accepted(
+        &mut self,
+        agent: UserId,
+        chat_id: &ConversationId,
+        now: Millis,
+        now_wall_ms: i64,
+    ) {
         if let Some(chat) = self.chats.remove(chat_id) {
             let waited = (now_wall_ms - chat.init.enqueued_at_ms).max(0) as f64;
-            let average = self.average_wait_ms.entry(chat.init.queue).or_insert(waited);
+            let average = self
+                .average_wait_ms
+                .entry(chat.init.queue)
+                .or_insert(waited);
             *average = *average * (1.0 - WAIT_AVERAGE_WEIGHT) + waited * WAIT_AVERAGE_WEIGHT;
         }
         if let Some(slot) = self.agents.get_mut(&agent) {
@@ -496,7 +512,10 @@ impl RoutingState {
     pub fn places(&self) -> Vec<QueuePlace> {
         let mut by_queue: HashMap<QueueId, Vec<(&ConversationId, &WaitingChat)>> = HashMap::new();
         for (id, chat) in &self.chats {
-            by_queue.entry(chat.init.queue).or_default().push((id, chat));
+            by_queue
+                .entry(chat.init.queue)
+                .or_default()
+                .push((id, chat));
         }
         let mut places = Vec::with_capacity(self.chats.len());
         for (queue, mut chats) in by_queue {
@@ -515,8 +534,8 @@ impl RoutingState {
             let average = self.average_wait_ms.get(&queue).copied();
             for (index, (id, _)) in chats.into_iter().enumerate() {
                 let position = index as u32 + 1;
-                let estimate = average
-                    .map(|ms| ((ms * f64::from(position) / serving) / 1000.0).ceil() as u32);
+                let estimate =
+                    average.map(|ms| ((ms * f64::from(position) / serving) / 1000.0).ceil() as u32);
                 places.push(QueuePlace {
                     chat: id.clone(),
                     position,
@@ -553,10 +572,9 @@ impl RoutingState {
         }
         for (agent, slot) in &self.agents {
             if let Some(chat_id) = &slot.offer {
-                let chat = self
-                    .chats
-                    .get(chat_id)
-                    .unwrap_or_else(|| panic!("agent {agent} holds offer of unknown chat {chat_id}"));
+                let chat = self.chats.get(chat_id).unwrap_or_else(|| {
+                    panic!("agent {agent} holds offer of unknown chat {chat_id}")
+                });
                 assert_eq!(chat.offer.map(|o| o.agent), Some(*agent));
             }
         }

@@ -11,8 +11,20 @@ fn chat(n: u8) -> ConversationId {
 
 fn state() -> RoutingState {
     let mut s = RoutingState::new();
-    s.set_queue(Q1, QueueRule { priority: 0, offer_timeout_ms: 30_000 });
-    s.set_queue(Q2, QueueRule { priority: 5, offer_timeout_ms: 10_000 });
+    s.set_queue(
+        Q1,
+        QueueRule {
+            priority: 0,
+            offer_timeout_ms: 30_000,
+        },
+    );
+    s.set_queue(
+        Q2,
+        QueueRule {
+            priority: 5,
+            offer_timeout_ms: 10_000,
+        },
+    );
     s
 }
 
@@ -48,7 +60,11 @@ fn offer_next(s: &mut RoutingState, now: Millis) -> Option<(ConversationId, User
 fn offers_to_a_ready_agent_of_the_queue_only() {
     let mut s = state();
     s.agent_online(A, sign_in(&[Q2], AgentStatus::Ready), 0);
-    s.agent_online(B, sign_in(&[Q1], AgentStatus::not_ready("Pause").unwrap()), 0);
+    s.agent_online(
+        B,
+        sign_in(&[Q1], AgentStatus::not_ready("Pause").unwrap()),
+        0,
+    );
     s.enqueue(chat(1), waiting(Q1, 100));
     assert_eq!(s.next_offer(), None, "A lacks the queue, B is not ready");
     s.set_status(B, AgentStatus::Ready, 5).unwrap();
@@ -91,7 +107,11 @@ fn priority_then_age_orders_the_queues() {
     s.enqueue(chat(2), waiting(Q2, 9));
     s.enqueue(chat(3), waiting(Q2, 5));
     s.agent_online(A, sign_in(&[Q1, Q2], AgentStatus::Ready), 0);
-    assert_eq!(offer_next(&mut s, 0), Some((chat(3), A)), "higher priority queue, oldest first");
+    assert_eq!(
+        offer_next(&mut s, 0),
+        Some((chat(3), A)),
+        "higher priority queue, oldest first"
+    );
 }
 
 #[test]
@@ -110,7 +130,10 @@ fn reject_goes_to_someone_else_and_keeps_the_place() {
     assert_eq!(offer_next(&mut s, 2), Some((chat(1), B)));
     // A, now free, gets chat 2 but never chat 1 again.
     assert_eq!(offer_next(&mut s, 2), Some((chat(2), A)));
-    assert_eq!(s.check_answer(A, &chat(1)), Err(RoutingError::AlreadyRejected));
+    assert_eq!(
+        s.check_answer(A, &chat(1)),
+        Err(RoutingError::AlreadyRejected)
+    );
 }
 
 #[test]
@@ -140,7 +163,12 @@ fn timeout_counts_as_reject_and_sets_no_answer() {
     s.check_invariants();
     assert_eq!(
         s.agent_status(A),
-        Some((AgentStatus::NotReady { reason: "No answer".into() }, 0))
+        Some((
+            AgentStatus::NotReady {
+                reason: "No answer".into()
+            },
+            0
+        ))
     );
     assert_eq!(s.check_answer(A, &c), Err(RoutingError::OfferExpired));
     assert_eq!(offer_next(&mut s, 31_000), Some((chat(1), B)));
@@ -205,7 +233,10 @@ fn customer_leaving_withdraws_the_offer() {
     offer_next(&mut s, 0).unwrap();
     assert_eq!(s.remove_chat(&chat(1)), Some(A));
     s.check_invariants();
-    assert_eq!(s.check_answer(A, &chat(1)), Err(RoutingError::OfferWithdrawn));
+    assert_eq!(
+        s.check_answer(A, &chat(1)),
+        Err(RoutingError::OfferWithdrawn)
+    );
     assert_eq!(s.waiting_count(), 0);
 }
 
@@ -218,7 +249,10 @@ fn strangers_and_unknown_chats_get_not_your_offer() {
     offer_next(&mut s, 0).unwrap();
     assert_eq!(s.check_answer(B, &chat(1)), Err(RoutingError::NotYourOffer));
     assert_eq!(s.check_answer(B, &chat(9)), Err(RoutingError::NotYourOffer));
-    assert_eq!(s.check_answer(UserId(99), &chat(1)), Err(RoutingError::NotSignedIn));
+    assert_eq!(
+        s.check_answer(UserId(99), &chat(1)),
+        Err(RoutingError::NotSignedIn)
+    );
 }
 
 #[test]

@@ -26,7 +26,9 @@ pub fn router() -> Router<AppState> {
 fn clean_name(raw: &str, what: &str) -> Result<String, AppError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!("{what} must be 1–80 characters without control characters")));
+        return Err(AppError::BadRequest(format!(
+            "{what} must be 1–80 characters without control characters"
+        )));
     }
     Ok(name.to_owned())
 }
@@ -46,7 +48,10 @@ fn default_timeout() -> u32 {
 }
 
 /// Queues are listed to any logged-in user (agents pick queues to invite to).
-async fn list_queues(State(state): State<AppState>, _user: CurrentUser) -> Result<Json<Vec<Queue>>, AppError> {
+async fn list_queues(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+) -> Result<Json<Vec<Queue>>, AppError> {
     Ok(Json(state.store.list_queues().await?))
 }
 
@@ -57,9 +62,14 @@ async fn create_queue(
 ) -> Result<(StatusCode, Json<Queue>), AppError> {
     let name = clean_name(&body.name, "queue name")?;
     if !(1..=3600).contains(&body.offer_timeout_secs) {
-        return Err(AppError::BadRequest("offer_timeout_secs must be 1–3600".into()));
+        return Err(AppError::BadRequest(
+            "offer_timeout_secs must be 1–3600".into(),
+        ));
     }
-    let id = state.store.create_queue(&name, body.offer_timeout_secs, body.priority).await?;
+    let id = state
+        .store
+        .create_queue(&name, body.offer_timeout_secs, body.priority)
+        .await?;
     let queue = Queue {
         id,
         name,
@@ -79,7 +89,10 @@ struct NewProfile {
     media: Vec<Media>,
 }
 
-async fn list_profiles(State(state): State<AppState>, _s: Supervisor) -> Result<Json<Vec<Profile>>, AppError> {
+async fn list_profiles(
+    State(state): State<AppState>,
+    _s: Supervisor,
+) -> Result<Json<Vec<Profile>>, AppError> {
     Ok(Json(state.store.list_profiles().await?))
 }
 
@@ -89,7 +102,10 @@ async fn create_profile(
     ApiJson(body): ApiJson<NewProfile>,
 ) -> Result<(StatusCode, Json<Profile>), AppError> {
     let name = clean_name(&body.name, "profile name")?;
-    let id = state.store.create_profile(&name, &body.media, &body.queue_ids).await?;
+    let id = state
+        .store
+        .create_profile(&name, &body.media, &body.queue_ids)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(Profile {
@@ -120,7 +136,10 @@ struct CreatedUser {
     generated_password: Option<String>,
 }
 
-async fn list_users(State(state): State<AppState>, _s: Supervisor) -> Result<Json<Vec<UserView>>, AppError> {
+async fn list_users(
+    State(state): State<AppState>,
+    _s: Supervisor,
+) -> Result<Json<Vec<UserView>>, AppError> {
     let users = state.store.list_users().await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
@@ -164,6 +183,9 @@ async fn grant_profile(
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<Grant>,
 ) -> Result<StatusCode, AppError> {
-    state.store.grant_profile(UserId(id), body.profile_id).await?;
+    state
+        .store
+        .grant_profile(UserId(id), body.profile_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,10 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
     let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
         return headers.get(ORIGIN).is_none();
     };
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let own = [format!("http://{host}"), format!("https://{host}")];
     own.iter().any(|o| o == origin) || allowed.iter().any(|o| o == origin)
 }
@@ -72,7 +75,12 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Vec<Frame> {
     vec![ServerEvent::error(code, message).to_frame()]
 }
 
-fn conversation_error(code: ErrorCode, message: impl Into<String>, id: &str, client_msg_id: Option<&str>) -> Vec<Frame> {
+fn conversation_error(
+    code: ErrorCode,
+    message: impl Into<String>,
+    id: &str,
+    client_msg_id: Option<&str>,
+) -> Vec<Frame> {
     vec![ServerEvent::Error {
         code,
         message: message.into(),
@@ -86,8 +94,14 @@ fn conversation_error(code: ErrorCode, message: impl Into<String>, id: &str, cli
 pub fn text_error(e: InputError) -> (ErrorCode, &'static str) {
     match e {
         InputError::Empty => (ErrorCode::TextEmpty, "message text is empty"),
-        InputError::TooLong => (ErrorCode::TextTooLong, "message text is over 4000 characters"),
-        InputError::ControlCharacters => (ErrorCode::InvalidText, "message text contains control characters"),
+        InputError::TooLong => (
+            ErrorCode::TextTooLong,
+            "message text is over 4000 characters",
+        ),
+        InputError::ControlCharacters => (
+            ErrorCode::InvalidText,
+            "message text contains control characters",
+        ),
     }
 }
 
@@ -100,7 +114,9 @@ impl SocketSession for AgentSession {
         match command {
             AgentCommand::Ping => vec![ServerEvent::Pong.to_frame()],
             AgentCommand::SignIn { profile_id, resume } => self.sign_in(profile_id, resume).await,
-            _ if self.signed_in.is_none() => error(ErrorCode::NotSignedIn, "sign in with a profile first"),
+            _ if self.signed_in.is_none() => {
+                error(ErrorCode::NotSignedIn, "sign in with a profile first")
+            }
             AgentCommand::SetStatus { status, reason } => self.set_status(status, reason).await,
             AgentCommand::Accept { conversation_id } => self.accept(&conversation_id).await,
             AgentCommand::Reject { conversation_id } => self.reject(&conversation_id).await,
@@ -109,10 +125,15 @@ impl SocketSession for AgentSession {
                 client_msg_id,
                 text,
             } => self.send(&conversation_id, client_msg_id, text).await,
-            AgentCommand::Typing { conversation_id, typing } => {
+            AgentCommand::Typing {
+                conversation_id,
+                typing,
+            } => {
                 if let Some(id) = ConversationId::parse(&conversation_id) {
                     let name = self.user.display_name.clone();
-                    self.state.conversations.typing(&id, Party::Agent(self.user.id), &name, typing);
+                    self.state
+                        .conversations
+                        .typing(&id, Party::Agent(self.user.id), &name, typing);
                 }
                 Vec::new()
             }
@@ -136,7 +157,11 @@ impl AgentSession {
         Party::Agent(self.user.id)
     }
 
-    async fn sign_in(&mut self, profile_id: crate::domain::ids::ProfileId, resume: HashMap<String, i64>) -> Vec<Frame> {
+    async fn sign_in(
+        &mut self,
+        profile_id: crate::domain::ids::ProfileId,
+        resume: HashMap<String, i64>,
+    ) -> Vec<Frame> {
         let profiles = match self.state.store.profiles_of_user(self.user.id).await {
             Ok(p) => p,
             Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry"),
@@ -164,13 +189,20 @@ impl AgentSession {
         let mut backlog = Vec::new();
         for record in open {
             let after = resume.get(record.id.as_str()).copied().unwrap_or(0);
-            match self.state.conversations.attach(&record.id, self.party(), self.outbox.clone(), after).await {
+            match self
+                .state
+                .conversations
+                .attach(&record.id, self.party(), self.outbox.clone(), after)
+                .await
+            {
                 Ok(attached) => {
                     views.push(attached.view);
                     backlog.extend(attached.backlog);
                     self.attached.insert(record.id);
                 }
-                Err(e) => tracing::warn!(error = %e, conversation = %record.id, "could not resume conversation"),
+                Err(e) => {
+                    tracing::warn!(error = %e, conversation = %record.id, "could not resume conversation")
+                }
             }
         }
         let mut frames = vec![ServerEvent::SignedIn {
@@ -188,7 +220,8 @@ impl AgentSession {
     async fn set_status(&mut self, status: StatusChoice, reason: Option<String>) -> Vec<Frame> {
         let status = match status {
             StatusChoice::Ready => AgentStatus::Ready,
-            StatusChoice::NotReady => match AgentStatus::not_ready(reason.as_deref().unwrap_or("")) {
+            StatusChoice::NotReady => match AgentStatus::not_ready(reason.as_deref().unwrap_or(""))
+            {
                 Ok(s) => s,
                 Err(message) => return error(ErrorCode::InvalidStatus, message),
             },
@@ -202,16 +235,27 @@ impl AgentSession {
 
     async fn accept(&mut self, raw: &str) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
-            return conversation_error(ErrorCode::NotYourOffer, "this chat was never offered to you", raw, None);
+            return conversation_error(
+                ErrorCode::NotYourOffer,
+                "this chat was never offered to you",
+                raw,
+                None,
+            );
         };
         if let Err(e) = self.state.router.accept(self.user.id, id.clone()).await {
             return conversation_error(e.code(), e.to_string(), raw, None);
         }
         let conversations = &self.state.conversations;
-        if let Err(e) = conversations.join(&id, self.user.id, &self.user.display_name).await {
+        if let Err(e) = conversations
+            .join(&id, self.user.id, &self.user.display_name)
+            .await
+        {
             return conversation_error(e.code(), e.to_string(), raw, None);
         }
-        match conversations.attach(&id, self.party(), self.outbox.clone(), 0).await {
+        match conversations
+            .attach(&id, self.party(), self.outbox.clone(), 0)
+            .await
+        {
             Ok(attached) => {
                 self.attached.insert(id);
                 let mut frames = vec![ServerEvent::ChatAccepted {
@@ -227,7 +271,12 @@ impl AgentSession {
 
     async fn reject(&mut self, raw: &str) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
-            return conversation_error(ErrorCode::NotYourOffer, "this chat was never offered to you", raw, None);
+            return conversation_error(
+                ErrorCode::NotYourOffer,
+                "this chat was never offered to you",
+                raw,
+                None,
+            );
         };
         match self.state.router.reject(self.user.id, id).await {
             Ok(()) => vec![ServerEvent::ChatRejected {
@@ -240,12 +289,22 @@ impl AgentSession {
 
     async fn send(&mut self, raw: &str, client_msg_id: String, text: String) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
-            return conversation_error(ErrorCode::NotFound, "conversation not found", raw, Some(&client_msg_id));
+            return conversation_error(
+                ErrorCode::NotFound,
+                "conversation not found",
+                raw,
+                Some(&client_msg_id),
+            );
         };
         let msg_id = match ClientMsgId::parse(client_msg_id.clone()) {
             Ok(m) => m,
             Err(_) => {
-                return conversation_error(ErrorCode::InvalidClientMsgId, "client_msg_id must be 1–64 printable ASCII characters", raw, None)
+                return conversation_error(
+                    ErrorCode::InvalidClientMsgId,
+                    "client_msg_id must be 1–64 printable ASCII characters",
+                    raw,
+                    None,
+                )
             }
         };
         let text = match MessageText::parse(text) {
@@ -256,7 +315,12 @@ impl AgentSession {
             }
         };
         let name = self.user.display_name.clone();
-        match self.state.conversations.send(&id, self.party(), &name, msg_id, text).await {
+        match self
+            .state
+            .conversations
+            .send(&id, self.party(), &name, msg_id, text)
+            .await
+        {
             Ok(ack) => vec![ServerEvent::Ack {
                 conversation_id: raw.to_owned(),
                 client_msg_id,

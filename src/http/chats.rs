@@ -43,16 +43,23 @@ fn optional_field(raw: Option<String>, max: usize, what: &str) -> Result<Option<
         return Ok(None);
     };
     if value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(AppError::BadRequest(format!("{what} must be at most {max} characters without control characters")));
+        return Err(AppError::BadRequest(format!(
+            "{what} must be at most {max} characters without control characters"
+        )));
     }
     Ok(Some(value))
 }
 
-async fn start_chat(State(state): State<AppState>, ApiJson(body): ApiJson<StartChat>) -> Result<(StatusCode, Json<ChatStarted>), AppError> {
+async fn start_chat(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<StartChat>,
+) -> Result<(StatusCode, Json<ChatStarted>), AppError> {
     let name = optional_field(body.name, MAX_NAME_CHARS, "name")?;
     let email = optional_field(body.email, MAX_EMAIL_CHARS, "email")?;
     if email.as_deref().is_some_and(|e| !e.contains('@')) {
-        return Err(AppError::BadRequest("email is not an e-mail address".into()));
+        return Err(AppError::BadRequest(
+            "email is not an e-mail address".into(),
+        ));
     }
     let queues = state.store.list_queues().await?;
     let queue = queues
@@ -73,5 +80,11 @@ async fn start_chat(State(state): State<AppState>, ApiJson(body): ApiJson<StartC
         .await?;
     let conversation_id = record.id.0.clone();
     state.router.enqueue(record).await;
-    Ok((StatusCode::CREATED, Json(ChatStarted { conversation_id, token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(ChatStarted {
+            conversation_id,
+            token,
+        }),
+    ))
 }

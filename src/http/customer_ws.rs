@@ -75,9 +75,16 @@ impl SocketSession for CustomerSession {
                 conversations.typing(&chat.id, Party::Customer, &chat.name, typing);
                 Vec::new()
             }
-            CustomerCommand::Send { client_msg_id, text } => {
+            CustomerCommand::Send {
+                client_msg_id,
+                text,
+            } => {
                 let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
-                    return error(ErrorCode::InvalidClientMsgId, "client_msg_id must be 1–64 printable ASCII characters", None);
+                    return error(
+                        ErrorCode::InvalidClientMsgId,
+                        "client_msg_id must be 1–64 printable ASCII characters",
+                        None,
+                    );
                 };
                 let text = match MessageText::parse(text) {
                     Ok(t) => t,
@@ -86,7 +93,10 @@ impl SocketSession for CustomerSession {
                         return error(code, message, Some(client_msg_id));
                     }
                 };
-                match conversations.send(&chat.id, Party::Customer, &chat.name, msg_id, text).await {
+                match conversations
+                    .send(&chat.id, Party::Customer, &chat.name, msg_id, text)
+                    .await
+                {
                     Ok(ack) => vec![ServerEvent::Ack {
                         conversation_id: chat.id.0.clone(),
                         client_msg_id,
@@ -97,9 +107,15 @@ impl SocketSession for CustomerSession {
                     Err(e) => error(e.code(), e.to_string(), Some(client_msg_id)),
                 }
             }
-            CustomerCommand::End => match conversations.end(&chat.id, Party::Customer, &chat.name).await {
+            CustomerCommand::End => match conversations
+                .end(&chat.id, Party::Customer, &chat.name)
+                .await
+            {
                 Ok((_, agents)) => {
-                    self.state.router.chat_finished(chat.id.clone(), agents).await;
+                    self.state
+                        .router
+                        .chat_finished(chat.id.clone(), agents)
+                        .await;
                     Vec::new()
                 }
                 Err(e) => error(e.code(), e.to_string(), None),
@@ -112,7 +128,10 @@ impl SocketSession for CustomerSession {
             let connection = self.outbox.connection();
             self.state.conversations.detach(&chat.id, connection);
             if chat.queued {
-                self.state.router.customer_detached(chat.id, connection).await;
+                self.state
+                    .router
+                    .customer_detached(chat.id, connection)
+                    .await;
             }
         }
     }
@@ -121,7 +140,11 @@ impl SocketSession for CustomerSession {
 impl CustomerSession {
     async fn resume(&mut self, raw_id: &str, token: &str, last_seq: i64) -> Vec<Frame> {
         if self.chat.is_some() {
-            return error(ErrorCode::InvalidRequest, "this connection is already resumed", None);
+            return error(
+                ErrorCode::InvalidRequest,
+                "this connection is already resumed",
+                None,
+            );
         }
         let not_found = || error(ErrorCode::NotFound, "conversation not found", None);
         let Some(id) = ConversationId::parse(raw_id) else {
@@ -130,7 +153,12 @@ impl CustomerSession {
         if token.len() > 128 {
             return not_found();
         }
-        let record = match self.state.store.conversation_by_token(&token_hash(token)).await {
+        let record = match self
+            .state
+            .store
+            .conversation_by_token(&token_hash(token))
+            .await
+        {
             Ok(Some(record)) if record.id == id => record,
             Ok(_) => return not_found(),
             Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
@@ -146,7 +174,10 @@ impl CustomerSession {
         };
         let queued = attached.view.state.is_queued();
         if queued {
-            self.state.router.customer_attached(id.clone(), self.outbox.clone()).await;
+            self.state
+                .router
+                .customer_attached(id.clone(), self.outbox.clone())
+                .await;
         }
         self.chat = Some(ResumedChat {
             id,

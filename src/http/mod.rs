@@ -6,9 +6,9 @@ pub mod agent_ws;
 mod chats;
 mod customer_ws;
 pub mod error;
-mod json;
 mod extract;
 mod health;
+mod json;
 mod session;
 pub mod socket;
 

@@ -37,14 +37,21 @@ struct MeResponse {
 }
 
 fn cookie(state: &AppState, value: &str, max_age_secs: u64) -> Result<HeaderValue, AppError> {
-    let secure = if state.server.secure_cookies { "; Secure" } else { "" };
+    let secure = if state.server.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
     ))
     .map_err(|e| AppError::Internal(e.into()))
 }
 
-async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginRequest>) -> Result<Response, AppError> {
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, AppError> {
     if body.username.len() > 100 || body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AppError::Unauthorized);
     }
@@ -67,7 +74,12 @@ async fn login(State(state): State<AppState>, ApiJson(body): ApiJson<LoginReques
     let lifetime_secs = state.server.session_hours * 3600;
     state
         .store
-        .create_session(&token_hash(&token), user.id, now, now + (lifetime_secs as i64) * 1000)
+        .create_session(
+            &token_hash(&token),
+            user.id,
+            now,
+            now + (lifetime_secs as i64) * 1000,
+        )
         .await?;
     let profiles = state.store.profiles_of_user(user.id).await?;
     let mut response = Json(MeResponse {
@@ -86,11 +98,16 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         state.store.delete_session(&token_hash(&token)).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(SET_COOKIE, cookie(&state, "", 0)?);
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie(&state, "", 0)?);
     Ok(response)
 }
 
-async fn me(State(state): State<AppState>, CurrentUser(user): CurrentUser) -> Result<Json<MeResponse>, AppError> {
+async fn me(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<MeResponse>, AppError> {
     let profiles = state.store.profiles_of_user(user.id).await?;
     Ok(Json(MeResponse {
         user: UserView::from(&user),

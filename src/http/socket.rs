@@ -50,7 +50,11 @@ async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
 
 async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>) -> bool {
     for frame in frames {
-        if socket.send(Message::Text(frame.as_ref().into())).await.is_err() {
+        if socket
+            .send(Message::Text(frame.as_ref().into()))
+            .await
+            .is_err()
+        {
             return false;
         }
     }
@@ -58,7 +62,11 @@ async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>) -> bool {
 }
 
 fn too_big() -> Frame {
-    ServerEvent::error(ErrorCode::FrameTooLarge, format!("frames are limited to {MAX_FRAME_BYTES} bytes")).to_frame()
+    ServerEvent::error(
+        ErrorCode::FrameTooLarge,
+        format!("frames are limited to {MAX_FRAME_BYTES} bytes"),
+    )
+    .to_frame()
 }
 
 /// Runs a connection until either side closes it.

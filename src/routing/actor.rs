@@ -6,7 +6,9 @@ use crate::conversation::{ChatError, Conversations};
 use crate::domain::account::{AgentStatus, Queue};
 use crate::domain::conversation::{ConversationState, Party};
 use crate::domain::ids::{ConversationId, QueueId, UserId};
-use crate::domain::routing::{self, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit};
+use crate::domain::routing::{
+    self, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit,
+};
 use crate::outbox::{CloseReason, Outbox};
 use crate::protocol::{CustomerView, OfferEndReason, ServerEvent};
 use crate::store::{ConversationRecord, DynStore, Presence, RoutingEventKind, StoreError};
@@ -58,7 +60,11 @@ impl RouterActor {
     /// Rebuilds routing from the store: queues, and every waiting or offered
     /// chat. Offers pending at a crash are released (their agents are no
     /// longer connected to this process) and routed again.
-    pub(super) async fn recover(store: DynStore, conversations: Conversations, config: RouterConfig) -> anyhow::Result<Self> {
+    pub(super) async fn recover(
+        store: DynStore,
+        conversations: Conversations,
+        config: RouterConfig,
+    ) -> anyhow::Result<Self> {
         let mut actor = Self {
             state: RoutingState::new(),
             store,
@@ -80,7 +86,13 @@ impl RouterActor {
                 if let Some(agent) = record.offered_to {
                     match actor
                         .store
-                        .release_offer(&record.id, agent, record.version, RoutingEventKind::Withdrawn, wall_ms())
+                        .release_offer(
+                            &record.id,
+                            agent,
+                            record.version,
+                            RoutingEventKind::Withdrawn,
+                            wall_ms(),
+                        )
                         .await?
                     {
                         Some(version) => record.version = version,
@@ -160,7 +172,11 @@ impl RouterActor {
                 let _ = reply.send(self.sign_in(sign_in).await);
             }
             Command::SignOut { agent, connection } => self.sign_out(agent, connection).await,
-            Command::SetStatus { agent, status, reply } => {
+            Command::SetStatus {
+                agent,
+                status,
+                reply,
+            } => {
                 let _ = reply.send(self.set_status(agent, status).await);
             }
             Command::Enqueue { record } => {
@@ -175,7 +191,11 @@ impl RouterActor {
                 }
             }
             Command::CustomerDetached { chat, connection } => {
-                if self.customers.get(&chat).is_some_and(|o| o.connection() == connection) {
+                if self
+                    .customers
+                    .get(&chat)
+                    .is_some_and(|o| o.connection() == connection)
+                {
                     self.customers.remove(&chat);
                     let now = self.now();
                     self.state.set_customer_away(&chat, Some(now));
@@ -199,7 +219,9 @@ impl RouterActor {
     }
 
     fn push_status(&self, agent: UserId) {
-        if let (Some(link), Some((status, open_chats))) = (self.agents.get(&agent), self.state.agent_status(agent)) {
+        if let (Some(link), Some((status, open_chats))) =
+            (self.agents.get(&agent), self.state.agent_status(agent))
+        {
             link.outbox.push(&ServerEvent::Status {
                 label: status.label(open_chats),
                 status,
@@ -209,7 +231,9 @@ impl RouterActor {
     }
 
     async fn save_presence(&self, agent: UserId) {
-        let (Some(link), Some((status, _))) = (self.agents.get(&agent), self.state.agent_status(agent)) else {
+        let (Some(link), Some((status, _))) =
+            (self.agents.get(&agent), self.state.agent_status(agent))
+        else {
             return;
         };
         let presence = Presence {
@@ -228,7 +252,11 @@ impl RouterActor {
         Some(ServerEvent::ChatOffered {
             conversation_id: chat.0.clone(),
             queue_id: card.queue,
-            queue_name: self.queue_names.get(&card.queue).cloned().unwrap_or_default(),
+            queue_name: self
+                .queue_names
+                .get(&card.queue)
+                .cloned()
+                .unwrap_or_default(),
             customer: card.customer.clone(),
             expires_in_ms: deadline.saturating_sub(self.now()),
         })
@@ -282,7 +310,10 @@ impl RouterActor {
             }
         }
         self.save_presence(s.agent).await;
-        let (status, open_chats) = self.state.agent_status(s.agent).ok_or(RouterError::Unavailable)?;
+        let (status, open_chats) = self
+            .state
+            .agent_status(s.agent)
+            .ok_or(RouterError::Unavailable)?;
         Ok(AgentState { status, open_chats })
     }
 
@@ -292,22 +323,34 @@ impl RouterActor {
         }
         self.agents.remove(&agent);
         if let Some((chat, version)) = self.state.agent_offline(agent) {
-            self.release(&chat, agent, version, OfferOutcome::Withdrawn).await;
+            self.release(&chat, agent, version, OfferOutcome::Withdrawn)
+                .await;
         }
     }
 
-    async fn set_status(&mut self, agent: UserId, status: AgentStatus) -> Result<AgentState, RouterError> {
+    async fn set_status(
+        &mut self,
+        agent: UserId,
+        status: AgentStatus,
+    ) -> Result<AgentState, RouterError> {
         let now = self.now();
         self.state.set_status(agent, status, now)?;
         self.save_presence(agent).await;
         self.push_status(agent);
-        let (status, open_chats) = self.state.agent_status(agent).ok_or(RouterError::Unavailable)?;
+        let (status, open_chats) = self
+            .state
+            .agent_status(agent)
+            .ok_or(RouterError::Unavailable)?;
         Ok(AgentState { status, open_chats })
     }
 
     async fn accept(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
         let version = self.state.check_answer(agent, &chat)?;
-        match self.store.accept_offer(&chat, agent, version, wall_ms()).await {
+        match self
+            .store
+            .accept_offer(&chat, agent, version, wall_ms())
+            .await
+        {
             Ok(Some(_)) => {
                 let now = self.now();
                 self.state.accepted(agent, &chat, now, wall_ms());
@@ -326,7 +369,10 @@ impl RouterActor {
 
     async fn reject(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
         let version = self.state.check_answer(agent, &chat)?;
-        if self.release(&chat, agent, version, OfferOutcome::Rejected).await {
+        if self
+            .release(&chat, agent, version, OfferOutcome::Rejected)
+            .await
+        {
             Ok(())
         } else {
             Err(RouterError::Unavailable)
@@ -335,13 +381,23 @@ impl RouterActor {
 
     /// Ends an offer without acceptance, in the store and then in memory.
     /// Returns false if the store could not be updated.
-    async fn release(&mut self, chat: &ConversationId, agent: UserId, version: i64, outcome: OfferOutcome) -> bool {
+    async fn release(
+        &mut self,
+        chat: &ConversationId,
+        agent: UserId,
+        version: i64,
+        outcome: OfferOutcome,
+    ) -> bool {
         let kind = match outcome {
             OfferOutcome::Rejected => RoutingEventKind::Rejected,
             OfferOutcome::TimedOut => RoutingEventKind::TimedOut,
             OfferOutcome::Withdrawn | OfferOutcome::Accepted => RoutingEventKind::Withdrawn,
         };
-        match self.store.release_offer(chat, agent, version, kind, wall_ms()).await {
+        match self
+            .store
+            .release_offer(chat, agent, version, kind, wall_ms())
+            .await
+        {
             Ok(Some(new_version)) => {
                 self.state.released(chat, agent, outcome, new_version);
                 true
@@ -376,10 +432,18 @@ impl RouterActor {
         if record.state == ConversationState::Offered {
             // Offered in the store but not by us: an offer of a process that
             // is gone. Release it so the chat can be routed again.
-            let Some(agent) = record.offered_to else { return };
+            let Some(agent) = record.offered_to else {
+                return;
+            };
             match self
                 .store
-                .release_offer(chat, agent, record.version, RoutingEventKind::Withdrawn, wall_ms())
+                .release_offer(
+                    chat,
+                    agent,
+                    record.version,
+                    RoutingEventKind::Withdrawn,
+                    wall_ms(),
+                )
                 .await
             {
                 Ok(Some(version)) => record.version = version,
@@ -422,7 +486,10 @@ impl RouterActor {
         self.retry_at = None;
         let now = self.now();
         for (chat, agent, version) in self.state.expired_offers(now) {
-            if self.release(&chat, agent, version, OfferOutcome::TimedOut).await {
+            if self
+                .release(&chat, agent, version, OfferOutcome::TimedOut)
+                .await
+            {
                 self.push_withdrawn(agent, &chat, OfferEndReason::TimedOut);
                 self.push_status(agent);
                 self.save_presence(agent).await;
@@ -436,7 +503,9 @@ impl RouterActor {
                 .and_then(|c| c.customer.name.clone())
                 .unwrap_or_else(|| "Customer".into());
             match self.conversations.end(&chat, Party::Customer, &name).await {
-                Ok(_) | Err(ChatError::Ended) | Err(ChatError::NotFound) => self.chat_finished(chat, Vec::new()),
+                Ok(_) | Err(ChatError::Ended) | Err(ChatError::NotFound) => {
+                    self.chat_finished(chat, Vec::new())
+                }
                 Err(_) => {
                     // The store is down: try again after another grace period.
                     self.state.set_customer_away(&chat, Some(now));
@@ -455,7 +524,10 @@ impl RouterActor {
                 Ok(Some(new_version)) => {
                     let now = self.now();
                     if let Some(offer) = self.state.offer_made(&chat, agent, new_version, now) {
-                        if let (Some(event), Some(link)) = (self.offer_event(&chat, offer.deadline), self.agents.get(&agent)) {
+                        if let (Some(event), Some(link)) = (
+                            self.offer_event(&chat, offer.deadline),
+                            self.agents.get(&agent),
+                        ) {
                             link.outbox.push(&event);
                         }
                     }

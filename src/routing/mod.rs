@@ -80,17 +80,50 @@ pub struct RouterConfig {
 type Reply<T> = oneshot::Sender<Result<T, RouterError>>;
 
 enum Command {
-    SignIn { sign_in: AgentSignIn, reply: Reply<AgentState> },
-    SignOut { agent: UserId, connection: u64 },
-    SetStatus { agent: UserId, status: AgentStatus, reply: Reply<AgentState> },
-    Enqueue { record: ConversationRecord },
-    CustomerAttached { chat: ConversationId, outbox: Outbox },
-    CustomerDetached { chat: ConversationId, connection: u64 },
-    Accept { agent: UserId, chat: ConversationId, reply: Reply<()> },
-    Reject { agent: UserId, chat: ConversationId, reply: Reply<()> },
-    ChatFinished { chat: ConversationId, agents: Vec<UserId> },
-    QueueChanged { queue: Queue },
-    Snapshot { reply: oneshot::Sender<RoutingSnapshot> },
+    SignIn {
+        sign_in: AgentSignIn,
+        reply: Reply<AgentState>,
+    },
+    SignOut {
+        agent: UserId,
+        connection: u64,
+    },
+    SetStatus {
+        agent: UserId,
+        status: AgentStatus,
+        reply: Reply<AgentState>,
+    },
+    Enqueue {
+        record: ConversationRecord,
+    },
+    CustomerAttached {
+        chat: ConversationId,
+        outbox: Outbox,
+    },
+    CustomerDetached {
+        chat: ConversationId,
+        connection: u64,
+    },
+    Accept {
+        agent: UserId,
+        chat: ConversationId,
+        reply: Reply<()>,
+    },
+    Reject {
+        agent: UserId,
+        chat: ConversationId,
+        reply: Reply<()>,
+    },
+    ChatFinished {
+        chat: ConversationId,
+        agents: Vec<UserId>,
+    },
+    QueueChanged {
+        queue: Queue,
+    },
+    Snapshot {
+        reply: oneshot::Sender<RoutingSnapshot>,
+    },
 }
 
 /// Handle to the router actor.
@@ -101,7 +134,11 @@ pub struct Router {
 
 impl Router {
     /// Loads queues and queued chats from the store and starts the actor.
-    pub async fn spawn(store: DynStore, conversations: Conversations, config: RouterConfig) -> anyhow::Result<Self> {
+    pub async fn spawn(
+        store: DynStore,
+        conversations: Conversations,
+        config: RouterConfig,
+    ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         let actor = actor::RouterActor::recover(store, conversations, config).await?;
         tokio::spawn(actor.run(rx));
@@ -110,7 +147,10 @@ impl Router {
 
     async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, RouterError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| RouterError::Unavailable)?;
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| RouterError::Unavailable)?;
         answer.await.unwrap_or(Err(RouterError::Unavailable))
     }
 
@@ -120,7 +160,8 @@ impl Router {
     }
 
     pub async fn sign_in(&self, sign_in: AgentSignIn) -> Result<AgentState, RouterError> {
-        self.request(|reply| Command::SignIn { sign_in, reply }).await
+        self.request(|reply| Command::SignIn { sign_in, reply })
+            .await
     }
 
     /// The agent's connection closed; a pending offer is withdrawn.
@@ -128,8 +169,17 @@ impl Router {
         self.tell(Command::SignOut { agent, connection }).await
     }
 
-    pub async fn set_status(&self, agent: UserId, status: AgentStatus) -> Result<AgentState, RouterError> {
-        self.request(|reply| Command::SetStatus { agent, status, reply }).await
+    pub async fn set_status(
+        &self,
+        agent: UserId,
+        status: AgentStatus,
+    ) -> Result<AgentState, RouterError> {
+        self.request(|reply| Command::SetStatus {
+            agent,
+            status,
+            reply,
+        })
+        .await
     }
 
     /// A new chat entered its queue.
@@ -145,15 +195,18 @@ impl Router {
     /// The customer of a chat disconnected; a waiting chat is abandoned if
     /// they do not come back within the grace period.
     pub async fn customer_detached(&self, chat: ConversationId, connection: u64) {
-        self.tell(Command::CustomerDetached { chat, connection }).await
+        self.tell(Command::CustomerDetached { chat, connection })
+            .await
     }
 
     pub async fn accept(&self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
-        self.request(|reply| Command::Accept { agent, chat, reply }).await
+        self.request(|reply| Command::Accept { agent, chat, reply })
+            .await
     }
 
     pub async fn reject(&self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
-        self.request(|reply| Command::Reject { agent, chat, reply }).await
+        self.request(|reply| Command::Reject { agent, chat, reply })
+            .await
     }
 
     /// A conversation ended or was abandoned: its offer (if any) is withdrawn

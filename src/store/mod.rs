@@ -64,15 +64,31 @@ pub trait Store: Send + Sync + 'static {
     async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>>;
     async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
-    async fn create_session(&self, token_hash: &str, user: UserId, now: i64, expires_at: i64) -> StoreResult<()>;
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()>;
     /// The user of a live session.
     async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
 
     // --- queues and profiles ---
-    async fn create_queue(&self, name: &str, offer_timeout_secs: u32, priority: i32) -> StoreResult<QueueId>;
+    async fn create_queue(
+        &self,
+        name: &str,
+        offer_timeout_secs: u32,
+        priority: i32,
+    ) -> StoreResult<QueueId>;
     async fn list_queues(&self) -> StoreResult<Vec<Queue>>;
-    async fn create_profile(&self, name: &str, media: &[Media], queues: &[QueueId]) -> StoreResult<ProfileId>;
+    async fn create_profile(
+        &self,
+        name: &str,
+        media: &[Media],
+        queues: &[QueueId],
+    ) -> StoreResult<ProfileId>;
     async fn list_profiles(&self) -> StoreResult<Vec<Profile>>;
     async fn grant_profile(&self, user: UserId, profile: ProfileId) -> StoreResult<()>;
     /// Profiles a user may log in with.
@@ -82,9 +98,15 @@ pub trait Store: Send + Sync + 'static {
 
     // --- conversations and routing ---
     /// Creates a waiting conversation and records `queued`.
-    async fn create_conversation(&self, conversation: NewConversation) -> StoreResult<ConversationRecord>;
+    async fn create_conversation(
+        &self,
+        conversation: NewConversation,
+    ) -> StoreResult<ConversationRecord>;
     async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>>;
-    async fn conversation_by_token(&self, token_hash: &str) -> StoreResult<Option<ConversationRecord>>;
+    async fn conversation_by_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<ConversationRecord>>;
     /// Waiting and offered conversations, with who rejected them, oldest first.
     async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>>;
     /// Active conversations an agent is in.
@@ -93,17 +115,40 @@ pub trait Store: Send + Sync + 'static {
     async fn conversation_agents(&self, id: &ConversationId) -> StoreResult<Vec<UserId>>;
     /// waiting → offered to `agent`, if the row still has `version`.
     /// Returns the new version, or None if someone else changed it first.
-    async fn try_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    async fn try_offer(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        version: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// offered to `agent` → waiting, recording why. A reject or timeout also
     /// bars the agent from this chat.
-    async fn release_offer(&self, id: &ConversationId, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>>;
+    async fn release_offer(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        version: i64,
+        kind: RoutingEventKind,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// offered to `agent` → active with `agent` as participant.
-    async fn accept_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    async fn accept_offer(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        version: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// waiting/offered → abandoned (the customer left before anyone accepted).
     async fn abandon(&self, id: &ConversationId, now: i64) -> StoreResult<bool>;
     /// Appends the final event and marks the conversation ended (or
     /// abandoned), in one transaction.
-    async fn finish_conversation(&self, event: &NewEvent, state: crate::domain::conversation::ConversationState) -> StoreResult<bool>;
+    async fn finish_conversation(
+        &self,
+        event: &NewEvent,
+        state: crate::domain::conversation::ConversationState,
+    ) -> StoreResult<bool>;
     /// Every routing event of a conversation, in order.
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 
@@ -112,7 +157,12 @@ pub trait Store: Send + Sync + 'static {
     /// Rows whose `(conversation, client_msg_id)` exists are skipped.
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()>;
     /// Events after `seq`, in order, at most `limit`.
-    async fn events_after(&self, id: &ConversationId, seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>>;
+    async fn events_after(
+        &self,
+        id: &ConversationId,
+        seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
     /// The highest seq and every client message id with its seq, to resume
     /// numbering and deduplication after a restart.
     async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition>;

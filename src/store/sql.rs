@@ -67,11 +67,17 @@ pub(super) struct ProfileRow {
 }
 
 pub(super) fn parse_media(raw: &str) -> Vec<Media> {
-    raw.split(',').filter_map(|m| Media::parse(m.trim())).collect()
+    raw.split(',')
+        .filter_map(|m| Media::parse(m.trim()))
+        .collect()
 }
 
 pub(super) fn join_media(media: &[Media]) -> String {
-    media.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
+    media
+        .iter()
+        .map(|m| m.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl ProfileRow {
@@ -763,4 +769,3 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
-

@@ -24,7 +24,10 @@ async fn malformed_and_unknown_frames_keep_the_socket_open(backend: Backend) {
         ("{not json", "malformed_json"),
         (r#"{"type":"self_destruct"}"#, "unknown_type"),
         (r#"{"type":"accept"}"#, "invalid_request"),
-        (r#"{"type":"set_status","status":"sleeping"}"#, "invalid_request"),
+        (
+            r#"{"type":"set_status","status":"sleeping"}"#,
+            "invalid_request",
+        ),
         (r#"[1,2,3]"#, "invalid_request"),
         (r#""just a string""#, "invalid_request"),
     ] {
@@ -32,7 +35,9 @@ async fn malformed_and_unknown_frames_keep_the_socket_open(backend: Backend) {
         let error = agent.expect_error().await;
         assert_eq!(error["code"], code, "for {frame}");
     }
-    agent.send_raw(Message::Binary(vec![1u8, 2, 3].into())).await;
+    agent
+        .send_raw(Message::Binary(vec![1u8, 2, 3].into()))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "invalid_request");
     agent.roundtrip().await;
 }
@@ -50,33 +55,59 @@ async fn text_limits_are_enforced_and_nothing_is_stored(backend: Backend) {
         ("bell\u{7}".to_owned(), "invalid_text"),
     ];
     for (text, code) in cases {
-        customer.send(json!({"type": "send", "client_msg_id": "bad", "text": text})).await;
+        customer
+            .send(json!({"type": "send", "client_msg_id": "bad", "text": text}))
+            .await;
         let error = customer.expect_error().await;
         assert_eq!(error["code"], code);
         assert_eq!(error["client_msg_id"], "bad");
     }
-    customer.send(json!({"type": "send", "client_msg_id": "", "text": "hi"})).await;
-    assert_eq!(customer.expect_error().await["code"], "invalid_client_msg_id");
-    customer.send(json!({"type": "send", "client_msg_id": "x".repeat(65), "text": "hi"})).await;
-    assert_eq!(customer.expect_error().await["code"], "invalid_client_msg_id");
+    customer
+        .send(json!({"type": "send", "client_msg_id": "", "text": "hi"}))
+        .await;
+    assert_eq!(
+        customer.expect_error().await["code"],
+        "invalid_client_msg_id"
+    );
+    customer
+        .send(json!({"type": "send", "client_msg_id": "x".repeat(65), "text": "hi"}))
+        .await;
+    assert_eq!(
+        customer.expect_error().await["code"],
+        "invalid_client_msg_id"
+    );
     // Exactly at the limit is fine.
     customer.say(None, "max", &"ø".repeat(4000)).await;
 
-    let log = app.store.events_after(&ConversationId(id), 0, 100).await.unwrap();
-    let messages: Vec<_> = log.iter().filter(|e| e.kind.as_str() == "message").collect();
+    let log = app
+        .store
+        .events_after(&ConversationId(id), 0, 100)
+        .await
+        .unwrap();
+    let messages: Vec<_> = log
+        .iter()
+        .filter(|e| e.kind.as_str() == "message")
+        .collect();
     assert_eq!(messages.len(), 1, "only the valid message is stored");
 }
 
 async fn oversize_frame_gets_an_error_and_close_1009(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (id, _token, mut customer) = app.new_customer("Carla").await;
-    let huge = format!(r#"{{"type":"send","client_msg_id":"big","text":"{}"}}"#, "a".repeat(64 * 1024));
+    let huge = format!(
+        r#"{{"type":"send","client_msg_id":"big","text":"{}"}}"#,
+        "a".repeat(64 * 1024)
+    );
     customer.send_raw(Message::Text(huge.into())).await;
     let error = customer.expect_error().await;
     assert_eq!(error["code"], "frame_too_large");
     assert!(customer.next().await.is_none(), "socket closed");
     assert_eq!(customer.closed_with, Some(1009));
-    let log = app.store.events_after(&ConversationId(id), 0, 100).await.unwrap();
+    let log = app
+        .store
+        .events_after(&ConversationId(id), 0, 100)
+        .await
+        .unwrap();
     assert!(log.is_empty());
 }
 
@@ -85,18 +116,25 @@ async fn customer_token_of_another_conversation_is_not_found(backend: Backend) {
     let (first, first_token) = app.start_chat("First").await;
     let (second, _second_token) = app.start_chat("Second").await;
     let mut ws = Ws::connect(&app, "/ws/customer", None, None).await.unwrap();
-    ws.send(json!({"type": "send", "client_msg_id": "c1", "text": "hi"})).await;
+    ws.send(json!({"type": "send", "client_msg_id": "c1", "text": "hi"}))
+        .await;
     assert_eq!(ws.expect_error().await["code"], "not_resumed");
-    ws.send(json!({"type": "resume", "conversation_id": second, "token": first_token})).await;
+    ws.send(json!({"type": "resume", "conversation_id": second, "token": first_token}))
+        .await;
     let wrong_pair = ws.expect_error().await;
     ws.send(json!({"type": "resume", "conversation_id": uuid::Uuid::new_v4().to_string(), "token": first_token})).await;
     let unknown = ws.expect_error().await;
     assert_eq!(wrong_pair["code"], "not_found");
-    assert_eq!(wrong_pair, unknown, "no way to tell an existing conversation from an unknown one");
-    ws.send(json!({"type": "resume", "conversation_id": first, "token": "forged"})).await;
+    assert_eq!(
+        wrong_pair, unknown,
+        "no way to tell an existing conversation from an unknown one"
+    );
+    ws.send(json!({"type": "resume", "conversation_id": first, "token": "forged"}))
+        .await;
     assert_eq!(ws.expect_error().await["code"], "not_found");
     // The right pair still works on the same socket.
-    ws.send(json!({"type": "resume", "conversation_id": first, "token": first_token})).await;
+    ws.send(json!({"type": "resume", "conversation_id": first, "token": first_token}))
+        .await;
     ws.expect("resumed").await;
 }
 
@@ -104,19 +142,33 @@ async fn commands_in_the_wrong_state_are_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.add_agent("alice", 3).await;
     let cookie = app.login("alice").await;
-    let mut agent = Ws::connect(&app, "/ws/agent", Some(&cookie), None).await.unwrap();
+    let mut agent = Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
     agent.expect("hello").await;
-    agent.send(json!({"type": "set_status", "status": "ready"})).await;
+    agent
+        .send(json!({"type": "set_status", "status": "ready"}))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "not_signed_in");
-    agent.send(json!({"type": "sign_in", "profile_id": 999_999})).await;
+    agent
+        .send(json!({"type": "sign_in", "profile_id": 999_999}))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "invalid_profile");
-    agent.send(json!({"type": "sign_in", "profile_id": app.profile})).await;
+    agent
+        .send(json!({"type": "sign_in", "profile_id": app.profile}))
+        .await;
     agent.expect("signed_in").await;
-    agent.send(json!({"type": "set_status", "status": "not_ready"})).await;
+    agent
+        .send(json!({"type": "set_status", "status": "not_ready"}))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "invalid_status");
-    agent.send(json!({"type": "set_status", "status": "not_ready", "reason": "x".repeat(61)})).await;
+    agent
+        .send(json!({"type": "set_status", "status": "not_ready", "reason": "x".repeat(61)}))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "invalid_status");
-    agent.send(json!({"type": "end", "conversation_id": uuid::Uuid::new_v4().to_string()})).await;
+    agent
+        .send(json!({"type": "end", "conversation_id": uuid::Uuid::new_v4().to_string()}))
+        .await;
     assert_eq!(agent.expect_error().await["code"], "not_found");
 }
 
@@ -125,13 +177,19 @@ async fn http_bad_input_gets_typed_errors(backend: Backend) {
     let post = |body: serde_json::Value| app.http.post(app.url("/api/chats")).json(&body).send();
     let unknown_queue = post(json!({"queue_id": 424242})).await.unwrap();
     assert_eq!(unknown_queue.status(), 404);
-    let bad_email = post(json!({"queue_id": app.queue, "email": "nope"})).await.unwrap();
+    let bad_email = post(json!({"queue_id": app.queue, "email": "nope"}))
+        .await
+        .unwrap();
     assert_eq!(bad_email.status(), 400);
     let body: serde_json::Value = bad_email.json().await.unwrap();
     assert_eq!(body["error"], "bad_request");
-    let unknown_field = post(json!({"queue_id": app.queue, "admin": true})).await.unwrap();
+    let unknown_field = post(json!({"queue_id": app.queue, "admin": true}))
+        .await
+        .unwrap();
     assert_eq!(unknown_field.status(), 400);
-    let long_name = post(json!({"queue_id": app.queue, "name": "n".repeat(101)})).await.unwrap();
+    let long_name = post(json!({"queue_id": app.queue, "name": "n".repeat(101)}))
+        .await
+        .unwrap();
     assert_eq!(long_name.status(), 400);
     let not_json = app
         .http
@@ -142,5 +200,8 @@ async fn http_bad_input_gets_typed_errors(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(not_json.status(), 400);
-    assert_eq!(not_json.json::<serde_json::Value>().await.unwrap()["error"], "bad_request");
+    assert_eq!(
+        not_json.json::<serde_json::Value>().await.unwrap()["error"],
+        "bad_request"
+    );
 }

@@ -32,13 +32,18 @@ async fn customer_and_agent_chat_end_to_end(backend: Backend) {
     assert_eq!(offer["customer"]["name"], "Carla");
     assert_eq!(offer["customer"]["email"], "carla@example.com");
     assert!(offer["expires_in_ms"].as_u64().unwrap() > 25_000);
-    agent.send(json!({"type": "accept", "conversation_id": id})).await;
+    agent
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     let accepted = agent.expect("chat_accepted").await;
     assert_eq!(accepted["conversation"]["state"], "active");
     assert_eq!(accepted["conversation"]["customer_connected"], true);
     // The backlog: the customer's first message and the join.
     let backlog = agent.expect_event("message").await;
-    assert_eq!((backlog["seq"].as_i64(), backlog["text"].as_str()), (Some(1), Some("Hello, my order is late")));
+    assert_eq!(
+        (backlog["seq"].as_i64(), backlog["text"].as_str()),
+        (Some(1), Some("Hello, my order is late"))
+    );
     let joined = agent.expect_event("joined").await;
     assert_eq!(joined["seq"], 2);
 
@@ -47,7 +52,9 @@ async fn customer_and_agent_chat_end_to_end(backend: Backend) {
     assert_eq!(joined["author"], json!({"role": "agent", "name": "Alice"}));
     assert_eq!(joined["text"], "Alice joined the chat");
 
-    let seq = agent.say(Some(&id), "a1", "Let me check that for you").await;
+    let seq = agent
+        .say(Some(&id), "a1", "Let me check that for you")
+        .await;
     assert_eq!(seq, 3);
     let received = customer.expect_event("message").await;
     assert_eq!(received["seq"], 3);
@@ -56,16 +63,29 @@ async fn customer_and_agent_chat_end_to_end(backend: Backend) {
 
     // The sender receives its own event too (matched by client_msg_id).
     let own = agent.expect_event("message").await;
-    assert_eq!((own["seq"].as_i64(), own["client_msg_id"].as_str()), (Some(3), Some("a1")));
+    assert_eq!(
+        (own["seq"].as_i64(), own["client_msg_id"].as_str()),
+        (Some(3), Some("a1"))
+    );
 
     let seq = customer.say(None, "c2", "Thanks! Order 1234").await;
     assert_eq!(seq, 4);
     let received = agent.expect_event("message").await;
-    assert_eq!((received["seq"].as_i64(), received["client_msg_id"].as_str()), (Some(4), Some("c2")));
-    assert_eq!(received["author"], json!({"role": "customer", "name": "Carla"}));
+    assert_eq!(
+        (received["seq"].as_i64(), received["client_msg_id"].as_str()),
+        (Some(4), Some("c2"))
+    );
+    assert_eq!(
+        received["author"],
+        json!({"role": "customer", "name": "Carla"})
+    );
 
     // Everything is durably in the log, in order.
-    let log = app.store.events_after(&ConversationId(id.clone()), 0, 100).await.unwrap();
+    let log = app
+        .store
+        .events_after(&ConversationId(id.clone()), 0, 100)
+        .await
+        .unwrap();
     let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4]);
 }
@@ -78,17 +98,29 @@ async fn resent_client_msg_id_is_stored_once(backend: Backend) {
     accept(&mut agent, &id).await;
 
     let seq = customer.say(None, "same-id", "only once please").await;
-    customer.send(json!({"type": "send", "client_msg_id": "same-id", "text": "only once please"})).await;
+    customer
+        .send(json!({"type": "send", "client_msg_id": "same-id", "text": "only once please"}))
+        .await;
     let again = customer.expect("ack").await;
     assert_eq!(again["seq"].as_i64(), Some(seq));
     assert_eq!(again["duplicate"], true);
 
-    let log = app.store.events_after(&ConversationId(id.clone()), 0, 100).await.unwrap();
-    let copies = log.iter().filter(|e| e.client_msg_id.as_deref() == Some("same-id")).count();
+    let log = app
+        .store
+        .events_after(&ConversationId(id.clone()), 0, 100)
+        .await
+        .unwrap();
+    let copies = log
+        .iter()
+        .filter(|e| e.client_msg_id.as_deref() == Some("same-id"))
+        .count();
     assert_eq!(copies, 1);
     // The agent saw it once, too.
     let frames = agent.drain(Duration::from_millis(300)).await;
-    let seen = frames.iter().filter(|f| f["client_msg_id"] == "same-id").count();
+    let seen = frames
+        .iter()
+        .filter(|f| f["client_msg_id"] == "same-id")
+        .count();
     assert!(seen <= 1, "delivered at most once live: {frames:?}");
 }
 
@@ -110,11 +142,19 @@ async fn customer_reconnect_gets_exactly_what_it_missed(backend: Backend) {
     let events: Vec<(i64, String)> = missed
         .iter()
         .filter(|f| f["type"] == "event")
-        .map(|f| (f["seq"].as_i64().unwrap(), f["text"].as_str().unwrap().to_owned()))
+        .map(|f| {
+            (
+                f["seq"].as_i64().unwrap(),
+                f["text"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         events,
-        vec![(last_seen + 1, "Are you still there?".to_owned()), (last_seen + 2, "I found your order".to_owned())]
+        vec![
+            (last_seen + 1, "Are you still there?".to_owned()),
+            (last_seen + 2, "I found your order".to_owned())
+        ]
     );
 }
 
@@ -130,15 +170,26 @@ async fn agent_reconnect_resumes_chats_and_status(backend: Backend) {
     customer.say(None, "c1", "hello?").await;
 
     let cookie = app.login("alice").await;
-    let mut agent = crate::helpers::Ws::connect(&app, "/ws/agent", Some(&cookie), None).await.unwrap();
+    let mut agent = crate::helpers::Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
     agent.expect("hello").await;
     agent.send(json!({"type": "sign_in", "profile_id": app.profile, "resume": {id.clone(): last_seen}})).await;
     let signed_in = agent.expect("signed_in").await;
-    assert_eq!(signed_in["status"]["status"], "ready", "status survives a reconnect");
+    assert_eq!(
+        signed_in["status"]["status"], "ready",
+        "status survives a reconnect"
+    );
     assert_eq!(signed_in["label"], "Ready (1)");
-    assert_eq!(signed_in["conversations"][0]["conversation_id"], id.as_str());
+    assert_eq!(
+        signed_in["conversations"][0]["conversation_id"],
+        id.as_str()
+    );
     let missed = agent.expect_event("message").await;
-    assert_eq!((missed["seq"].as_i64(), missed["text"].as_str()), (Some(last_seen + 1), Some("hello?")));
+    assert_eq!(
+        (missed["seq"].as_i64(), missed["text"].as_str()),
+        (Some(last_seen + 1), Some("hello?"))
+    );
 }
 
 async fn customer_ending_is_seen_by_the_agent_and_closes_the_chat(backend: Backend) {
@@ -162,10 +213,17 @@ async fn customer_ending_is_seen_by_the_agent_and_closes_the_chat(backend: Backe
     let error = agent.expect_error().await;
     assert_eq!(error["code"], "conversation_ended");
     assert_eq!(error["client_msg_id"], "late");
-    customer.send(json!({"type": "send", "client_msg_id": "late", "text": "hello?"})).await;
+    customer
+        .send(json!({"type": "send", "client_msg_id": "late", "text": "hello?"}))
+        .await;
     assert_eq!(customer.expect_error().await["code"], "conversation_ended");
 
-    let record = app.store.conversation(&ConversationId(id.clone())).await.unwrap().unwrap();
+    let record = app
+        .store
+        .conversation(&ConversationId(id.clone()))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.state.as_str(), "ended");
     // The freed capacity takes the next chat.
     let (next, _t, _c) = app.new_customer("Dan").await;
@@ -179,7 +237,9 @@ async fn typing_and_presence_are_relayed_not_stored(backend: Backend) {
     let mut agent = app.ready_agent("alice").await;
     let (id, token, mut customer) = app.new_customer("Carla").await;
     accept(&mut agent, &id).await;
-    customer.send(json!({"type": "typing", "typing": true})).await;
+    customer
+        .send(json!({"type": "typing", "typing": true}))
+        .await;
     let typing = agent.expect("typing").await;
     assert_eq!(typing["author"]["role"], "customer");
     assert_eq!(typing["typing"], true);
@@ -189,7 +249,11 @@ async fn typing_and_presence_are_relayed_not_stored(backend: Backend) {
     let _customer = app.customer(&id, &token, 0).await;
     let presence = agent.expect("customer_presence").await;
     assert_eq!(presence["connected"], true);
-    let log = app.store.events_after(&ConversationId(id), 0, 100).await.unwrap();
+    let log = app
+        .store
+        .events_after(&ConversationId(id), 0, 100)
+        .await
+        .unwrap();
     assert!(log.iter().all(|e| e.kind.as_str() != "typing"));
     assert_eq!(log.len(), 1, "only the join is stored");
 }

@@ -23,24 +23,49 @@ async fn switchboard(url: &str, args: &[&str], stdin: Option<&str>) -> (bool, St
     }
     drop(input);
     let output = child.wait_with_output().await.expect("output");
-    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[tokio::test]
 async fn user_add_with_stdin_or_generated_password() {
     let url = fresh_database(Backend::Sqlite).await;
-    let (ok, out) = switchboard(&url, &["queue", "add", "Billing", "--offer-timeout", "20"], None).await;
-    assert!(ok, "{out}");
-    let (ok, out) = switchboard(&url, &["profile", "add", "Billing chat", "--queue", "Billing"], None).await;
+    let (ok, out) = switchboard(
+        &url,
+        &["queue", "add", "Billing", "--offer-timeout", "20"],
+        None,
+    )
+    .await;
     assert!(ok, "{out}");
     let (ok, out) = switchboard(
         &url,
-        &["user", "add", "carol", "--name", "Carol", "--profile", "Billing chat", "--password-stdin"],
+        &["profile", "add", "Billing chat", "--queue", "Billing"],
+        None,
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = switchboard(
+        &url,
+        &[
+            "user",
+            "add",
+            "carol",
+            "--name",
+            "Carol",
+            "--profile",
+            "Billing chat",
+            "--password-stdin",
+        ],
         Some("a-long-password\n"),
     )
     .await;
     assert!(ok, "{out}");
-    assert!(!out.contains("a-long-password"), "a given password is never echoed");
+    assert!(
+        !out.contains("a-long-password"),
+        "a given password is never echoed"
+    );
     let (ok, out) = switchboard(&url, &["user", "add", "dave", "--role", "supervisor"], None).await;
     assert!(ok, "{out}");
     let generated = out
@@ -54,7 +79,10 @@ async fn user_add_with_stdin_or_generated_password() {
     let store = switchboard::store::connect(&url, 1).await.unwrap();
     let (carol, hash) = store.user_credentials("carol").await.unwrap().unwrap();
     assert!(switchboard::auth::verify_password("a-long-password", &hash));
-    assert_eq!(store.profiles_of_user(carol.id).await.unwrap()[0].name, "Billing chat");
+    assert_eq!(
+        store.profiles_of_user(carol.id).await.unwrap()[0].name,
+        "Billing chat"
+    );
     let (dave, hash) = store.user_credentials("dave").await.unwrap().unwrap();
     assert_eq!(dave.role.as_str(), "supervisor");
     assert!(switchboard::auth::verify_password(generated, &hash));
@@ -70,7 +98,10 @@ async fn first_start_creates_a_supervisor_and_demo_data() {
     let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
     assert_eq!(names, ["admin", "alice", "bob"]);
     assert_eq!(store.list_queues().await.unwrap()[0].name, "Support");
-    assert_eq!(store.profiles_of_user(users[1].id).await.unwrap()[0].name, "Support chat");
+    assert_eq!(
+        store.profiles_of_user(users[1].id).await.unwrap()[0].name,
+        "Support chat"
+    );
     // A second start changes nothing.
     switchboard::seed::first_start(&store, true).await.unwrap();
     assert_eq!(store.list_users().await.unwrap().len(), 3);

@@ -55,7 +55,13 @@ async fn login(addr: SocketAddr, username: &str) -> String {
         .await
         .expect("login");
     assert_eq!(response.status(), 200);
-    response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend) {
@@ -81,11 +87,17 @@ async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend
     };
     let (mut server, addr) = start_binary(&url).await;
     let cookie = login(addr, "alice").await;
-    let mut agent = Ws::connect_to(addr, "/ws/agent", Some(&cookie), None).await.unwrap();
+    let mut agent = Ws::connect_to(addr, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
     agent.expect("hello").await;
-    agent.send(json!({"type": "sign_in", "profile_id": profile})).await;
+    agent
+        .send(json!({"type": "sign_in", "profile_id": profile}))
+        .await;
     agent.expect("signed_in").await;
-    agent.send(json!({"type": "set_status", "status": "ready"})).await;
+    agent
+        .send(json!({"type": "set_status", "status": "ready"}))
+        .await;
     let started: serde_json::Value = reqwest::Client::new()
         .post(format!("http://{addr}/api/chats"))
         .json(&json!({"queue_id": queue, "name": "Carla"}))
@@ -97,8 +109,12 @@ async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend
         .unwrap();
     let id = started["conversation_id"].as_str().unwrap().to_owned();
     let token = started["token"].as_str().unwrap().to_owned();
-    let mut customer = Ws::connect_to(addr, "/ws/customer", None, None).await.unwrap();
-    customer.send(json!({"type": "resume", "conversation_id": id, "token": token})).await;
+    let mut customer = Ws::connect_to(addr, "/ws/customer", None, None)
+        .await
+        .unwrap();
+    customer
+        .send(json!({"type": "resume", "conversation_id": id, "token": token}))
+        .await;
     customer.expect("resumed").await;
     crate::helpers::accept(&mut agent, &id).await;
 
@@ -114,9 +130,10 @@ async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend
             server.start_kill().expect("SIGKILL");
         }
         match customer.next().await {
-            Some(frame) if frame["type"] == "ack" => {
-                acked.push((frame["client_msg_id"].as_str().unwrap().to_owned(), frame["seq"].as_i64().unwrap()))
-            }
+            Some(frame) if frame["type"] == "ack" => acked.push((
+                frame["client_msg_id"].as_str().unwrap().to_owned(),
+                frame["seq"].as_i64().unwrap(),
+            )),
             Some(_) => continue,
             None => break,
         }
@@ -131,22 +148,47 @@ async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend
     // once under the seq it was acknowledged with, with no gaps.
     let (_server, addr) = start_binary(&url).await;
     let store = store::connect(&url, 2).await.unwrap();
-    let log = store.events_after(&ConversationId(id.clone()), 0, 100_000).await.unwrap();
+    let log = store
+        .events_after(&ConversationId(id.clone()), 0, 100_000)
+        .await
+        .unwrap();
     let seqs: Vec<i64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>(), "no gaps");
-    let ids: Vec<&str> = log.iter().filter_map(|e| e.client_msg_id.as_deref()).collect();
-    assert_eq!(ids.len(), ids.iter().collect::<HashSet<_>>().len(), "no duplicates");
+    let ids: Vec<&str> = log
+        .iter()
+        .filter_map(|e| e.client_msg_id.as_deref())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        ids.iter().collect::<HashSet<_>>().len(),
+        "no duplicates"
+    );
     for (client_msg_id, seq) in &acked {
-        let stored = log.iter().find(|e| e.client_msg_id.as_deref() == Some(client_msg_id.as_str()));
-        assert_eq!(stored.map(|e| e.seq), Some(*seq), "{client_msg_id} lost or renumbered");
+        let stored = log
+            .iter()
+            .find(|e| e.client_msg_id.as_deref() == Some(client_msg_id.as_str()));
+        assert_eq!(
+            stored.map(|e| e.seq),
+            Some(*seq),
+            "{client_msg_id} lost or renumbered"
+        );
     }
     // The customer resumes and can go on; a resend of an acked id is a duplicate.
-    let mut customer = Ws::connect_to(addr, "/ws/customer", None, None).await.unwrap();
+    let mut customer = Ws::connect_to(addr, "/ws/customer", None, None)
+        .await
+        .unwrap();
     let last = acked.last().unwrap().1;
-    customer.send(json!({"type": "resume", "conversation_id": id, "token": token, "last_seq": last})).await;
+    customer
+        .send(json!({"type": "resume", "conversation_id": id, "token": token, "last_seq": last}))
+        .await;
     customer.expect("resumed").await;
     let (resent, seq) = acked.last().unwrap().clone();
-    customer.send(json!({"type": "send", "client_msg_id": resent, "text": "again"})).await;
+    customer
+        .send(json!({"type": "send", "client_msg_id": resent, "text": "again"}))
+        .await;
     let ack = customer.expect("ack").await;
-    assert_eq!((ack["seq"].as_i64(), ack["duplicate"].as_bool()), (Some(seq), Some(true)));
+    assert_eq!(
+        (ack["seq"].as_i64(), ack["duplicate"].as_bool()),
+        (Some(seq), Some(true))
+    );
 }

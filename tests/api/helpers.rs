@@ -6,7 +6,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard::accounts::{create_user, UserSpec};
-use switchboard::config::{DatabaseSettings, DemoSettings, RoutingSettings, ServerSettings, Settings};
+use switchboard::config::{
+    DatabaseSettings, DemoSettings, RoutingSettings, ServerSettings, Settings,
+};
 use switchboard::domain::account::{Media, Role};
 use switchboard::domain::ids::{ProfileId, QueueId, UserId};
 use switchboard::startup::Application;
@@ -48,7 +50,8 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// The Postgres server tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("SWITCHBOARD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SWITCHBOARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A fresh, empty database URL for one test.
@@ -62,14 +65,17 @@ pub async fn fresh_database(backend: Backend) -> String {
         Backend::Postgres => {
             use sqlx::Connection;
             let admin = postgres_admin_url();
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("Postgres must be reachable for the Postgres tests (SWITCHBOARD_TEST_POSTGRES)");
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect(
+                "Postgres must be reachable for the Postgres tests (SWITCHBOARD_TEST_POSTGRES)",
+            );
             sqlx::query(&format!("create database {name}"))
                 .execute(&mut conn)
                 .await
                 .expect("create test database");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap_or(admin);
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(admin);
             format!("{base}/{name}")
         }
     }
@@ -88,7 +94,9 @@ pub fn settings(database_url: &str) -> Settings {
             url: database_url.into(),
             max_connections: 8,
         },
-        routing: RoutingSettings { customer_grace_secs: 60 },
+        routing: RoutingSettings {
+            customer_grace_secs: 60,
+        },
         demo: DemoSettings { enabled: false },
     }
 }
@@ -120,7 +128,12 @@ impl TestApp {
         Self::start(settings, store, queue, profile).await
     }
 
-    async fn start(settings: Settings, store: DynStore, queue: QueueId, profile: ProfileId) -> TestApp {
+    async fn start(
+        settings: Settings,
+        store: DynStore,
+        queue: QueueId,
+        profile: ProfileId,
+    ) -> TestApp {
         let url = settings.database.url.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = Application::build_with_store(settings, listener, store.clone())
@@ -151,7 +164,13 @@ impl TestApp {
     pub async fn restart(mut self) -> TestApp {
         self.shutdown().await;
         let store = store::connect(&self.database_url, 4).await.expect("store");
-        Self::start(settings(&self.database_url), store, self.queue, self.profile).await
+        Self::start(
+            settings(&self.database_url),
+            store,
+            self.queue,
+            self.profile,
+        )
+        .await
     }
 
     pub async fn shutdown(&mut self) {
@@ -181,7 +200,10 @@ impl TestApp {
         )
         .await
         .expect("create agent");
-        self.store.grant_profile(created.user.id, self.profile).await.expect("grant");
+        self.store
+            .grant_profile(created.user.id, self.profile)
+            .await
+            .expect("grant");
         created.user.id
     }
 
@@ -224,9 +246,12 @@ impl TestApp {
     /// Logs in, opens the console socket and signs in with the test profile.
     pub async fn agent(&self, username: &str) -> Ws {
         let cookie = self.login(username).await;
-        let mut ws = Ws::connect(self, "/ws/agent", Some(&cookie), None).await.expect("agent socket");
+        let mut ws = Ws::connect(self, "/ws/agent", Some(&cookie), None)
+            .await
+            .expect("agent socket");
         ws.expect("hello").await;
-        ws.send(json!({"type": "sign_in", "profile_id": self.profile})).await;
+        ws.send(json!({"type": "sign_in", "profile_id": self.profile}))
+            .await;
         ws.expect("signed_in").await;
         ws
     }
@@ -234,7 +259,8 @@ impl TestApp {
     /// An agent who is signed in and Ready.
     pub async fn ready_agent(&self, username: &str) -> Ws {
         let mut ws = self.agent(username).await;
-        ws.send(json!({"type": "set_status", "status": "ready"})).await;
+        ws.send(json!({"type": "set_status", "status": "ready"}))
+            .await;
         let status = ws.expect("status").await;
         assert_eq!(status["status"]["status"], "ready");
         ws
@@ -259,9 +285,13 @@ impl TestApp {
 
     /// A customer connected to their chat; returns the socket after `resumed`.
     pub async fn customer(&self, id: &str, token: &str, last_seq: i64) -> Ws {
-        let mut ws = Ws::connect(self, "/ws/customer", None, None).await.expect("customer socket");
-        ws.send(json!({"type": "resume", "conversation_id": id, "token": token, "last_seq": last_seq}))
-            .await;
+        let mut ws = Ws::connect(self, "/ws/customer", None, None)
+            .await
+            .expect("customer socket");
+        ws.send(
+            json!({"type": "resume", "conversation_id": id, "token": token, "last_seq": last_seq}),
+        )
+        .await;
         ws.expect("resumed").await;
         ws
     }
@@ -287,7 +317,10 @@ pub async fn ensure_fixtures(store: &DynStore) -> (QueueId, ProfileId) {
     let queues = store.list_queues().await.expect("queues");
     if let Some(q) = queues.iter().find(|q| q.name == "Support") {
         let profiles = store.list_profiles().await.expect("profiles");
-        let p = profiles.iter().find(|p| p.name == "Support chat").expect("profile");
+        let p = profiles
+            .iter()
+            .find(|p| p.name == "Support chat")
+            .expect("profile");
         return (q.id, p.id);
     }
     let queue = store.create_queue("Support", 30, 0).await.expect("queue");
@@ -298,7 +331,8 @@ pub async fn ensure_fixtures(store: &DynStore) -> (QueueId, ProfileId) {
     (queue, profile)
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Stream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// A JSON WebSocket client.
 pub struct Ws {
@@ -307,7 +341,12 @@ pub struct Ws {
 }
 
 impl Ws {
-    pub async fn connect(app: &TestApp, path: &str, cookie: Option<&str>, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+    pub async fn connect(
+        app: &TestApp,
+        path: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         Self::connect_to(app.addr, path, cookie, origin).await
     }
 
@@ -319,17 +358,29 @@ impl Ws {
     ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
         let mut request = format!("ws://{addr}{path}").into_client_request()?;
         if let Some(cookie) = cookie {
-            request.headers_mut().insert("cookie", HeaderValue::from_str(cookie).expect("cookie header"));
+            request.headers_mut().insert(
+                "cookie",
+                HeaderValue::from_str(cookie).expect("cookie header"),
+            );
         }
         if let Some(origin) = origin {
-            request.headers_mut().insert("origin", HeaderValue::from_str(origin).expect("origin header"));
+            request.headers_mut().insert(
+                "origin",
+                HeaderValue::from_str(origin).expect("origin header"),
+            );
         }
         let (stream, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Ws { stream, closed_with: None })
+        Ok(Ws {
+            stream,
+            closed_with: None,
+        })
     }
 
     pub async fn send(&mut self, value: Value) {
-        self.stream.send(Message::Text(value.to_string().into())).await.expect("ws send");
+        self.stream
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .expect("ws send");
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -343,7 +394,9 @@ impl Ws {
                 .await
                 .expect("timed out waiting for a frame");
             match message {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(&text).expect("server sent JSON")),
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("server sent JSON"))
+                }
                 Some(Ok(Message::Close(frame))) => {
                     self.closed_with = frame.map(|f| u16::from(f.code));
                     return None;
@@ -357,18 +410,27 @@ impl Ws {
     /// Skips frames until one of type `kind` arrives.
     pub async fn expect(&mut self, kind: &str) -> Value {
         loop {
-            let frame = self.next().await.unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
+            let frame = self
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
             if frame["type"] == kind {
                 return frame;
             }
-            assert_ne!(frame["type"], "error", "unexpected error while waiting for {kind}: {frame}");
+            assert_ne!(
+                frame["type"], "error",
+                "unexpected error while waiting for {kind}: {frame}"
+            );
         }
     }
 
     /// Skips frames until an error arrives and returns its code.
     pub async fn expect_error(&mut self) -> Value {
         loop {
-            let frame = self.next().await.expect("socket closed while waiting for an error");
+            let frame = self
+                .next()
+                .await
+                .expect("socket closed while waiting for an error");
             if frame["type"] == "error" {
                 return frame;
             }
@@ -386,7 +448,12 @@ impl Ws {
     }
 
     /// Sends a message and waits for its ack; returns the seq.
-    pub async fn say(&mut self, conversation_id: Option<&str>, client_msg_id: &str, text: &str) -> i64 {
+    pub async fn say(
+        &mut self,
+        conversation_id: Option<&str>,
+        client_msg_id: &str,
+        text: &str,
+    ) -> i64 {
         let mut frame = json!({"type": "send", "client_msg_id": client_msg_id, "text": text});
         if let Some(id) = conversation_id {
             frame["conversation_id"] = json!(id);
@@ -424,6 +491,8 @@ impl Ws {
 pub async fn accept(agent: &mut Ws, id: &str) -> Value {
     let offer = agent.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], id);
-    agent.send(json!({"type": "accept", "conversation_id": id})).await;
+    agent
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     agent.expect("chat_accepted").await
 }

@@ -45,24 +45,35 @@ async fn unanswered_offer_times_out_and_sets_no_answer(backend: Backend) {
     let mut bob = app.ready_agent("bob").await;
     let (id, _token, _customer) = app.new_customer("Carla").await;
     let offer = alice.expect("chat_offered").await;
-    assert_eq!(offer["expires_in_ms"], 30_000, "the queue's default offer timeout");
+    assert_eq!(
+        offer["expires_in_ms"], 30_000,
+        "the queue's default offer timeout"
+    );
 
     tokio::time::advance(Duration::from_millis(29_999)).await;
     let early = frames_before_pong(&mut alice).await;
-    assert!(early.iter().all(|f| f["type"] != "offer_withdrawn"), "not yet: {early:?}");
+    assert!(
+        early.iter().all(|f| f["type"] != "offer_withdrawn"),
+        "not yet: {early:?}"
+    );
 
     tokio::time::advance(Duration::from_millis(1)).await;
     let withdrawn = alice.expect("offer_withdrawn").await;
     assert_eq!(withdrawn["conversation_id"], id.as_str());
     assert_eq!(withdrawn["reason"], "timed_out");
     let status = alice.expect("status").await;
-    assert_eq!(status["status"], serde_json::json!({"status": "not_ready", "reason": "No answer"}));
+    assert_eq!(
+        status["status"],
+        serde_json::json!({"status": "not_ready", "reason": "No answer"})
+    );
     assert_eq!(status["label"], "Not ready: No answer (0)");
 
     // It counts as a reject: bob gets it, alice is not offered anything more.
     let offer = bob.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], id.as_str());
-    alice.send(serde_json::json!({"type": "accept", "conversation_id": id})).await;
+    alice
+        .send(serde_json::json!({"type": "accept", "conversation_id": id}))
+        .await;
     assert_eq!(alice.expect_error().await["code"], "offer_expired");
 
     let presence = app.store.load_presence(alice_id).await.unwrap().unwrap();

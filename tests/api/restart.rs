@@ -41,7 +41,10 @@ async fn restart_resumes_chats_and_reroutes_pending_offers(backend: Backend) {
     let mut alice = app.agent("alice").await;
     alice.send(json!({"type": "send", "conversation_id": active, "client_msg_id": "a1", "text": "after the restart"})).await;
     alice.expect("ack").await;
-    assert_eq!(carla.expect_event("message").await["text"], "after the restart");
+    assert_eq!(
+        carla.expect_event("message").await["text"],
+        "after the restart"
+    );
 
     // The pending offer was released at start-up and is offered again.
     let _dan = app.customer(&offered, &offered_token, 0).await;

@@ -27,19 +27,32 @@ async fn reject_goes_to_another_agent_and_never_back(backend: Backend) {
     // Alice has been idle longest: she gets it first.
     let offer = alice.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], id.as_str());
-    alice.send(json!({"type": "reject", "conversation_id": id})).await;
+    alice
+        .send(json!({"type": "reject", "conversation_id": id}))
+        .await;
     alice.expect("chat_rejected").await;
     let offer = bob.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], id.as_str());
-    bob.send(json!({"type": "reject", "conversation_id": id})).await;
+    bob.send(json!({"type": "reject", "conversation_id": id}))
+        .await;
     bob.expect("chat_rejected").await;
     // Everyone rejected: nobody is offered it again.
-    assert!(alice.drain(Duration::from_millis(300)).await.iter().all(|f| f["type"] != "chat_offered"));
+    assert!(alice
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|f| f["type"] != "chat_offered"));
 
     let events = app.store.routing_events(&ConversationId(id)).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["queued", "offered", "rejected", "offered", "rejected"]);
-    assert!(events.windows(2).all(|w| w[0].at <= w[1].at), "timestamps in order");
+    assert_eq!(
+        kinds,
+        ["queued", "offered", "rejected", "offered", "rejected"]
+    );
+    assert!(
+        events.windows(2).all(|w| w[0].at <= w[1].at),
+        "timestamps in order"
+    );
 }
 
 async fn wrong_answers_get_typed_errors(backend: Backend) {
@@ -52,26 +65,39 @@ async fn wrong_answers_get_typed_errors(backend: Backend) {
     alice.expect("chat_offered").await;
 
     // Not offered to bob.
-    bob.send(json!({"type": "accept", "conversation_id": id})).await;
+    bob.send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     let error = bob.expect_error().await;
     assert_eq!(error["code"], "not_your_offer");
     assert_eq!(error["conversation_id"], id.as_str());
-    bob.send(json!({"type": "accept", "conversation_id": "not-a-uuid"})).await;
+    bob.send(json!({"type": "accept", "conversation_id": "not-a-uuid"}))
+        .await;
     assert_eq!(bob.expect_error().await["code"], "not_your_offer");
 
-    alice.send(json!({"type": "accept", "conversation_id": id})).await;
+    alice
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     alice.expect("chat_accepted").await;
-    alice.send(json!({"type": "accept", "conversation_id": id})).await;
+    alice
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     assert_eq!(alice.expect_error().await["code"], "already_accepted");
-    alice.send(json!({"type": "reject", "conversation_id": id})).await;
+    alice
+        .send(json!({"type": "reject", "conversation_id": id}))
+        .await;
     assert_eq!(alice.expect_error().await["code"], "already_accepted");
 
     // Bob cannot write into alice's chat.
-    bob.send(json!({"type": "send", "conversation_id": id, "client_msg_id": "x", "text": "hi"})).await;
+    bob.send(json!({"type": "send", "conversation_id": id, "client_msg_id": "x", "text": "hi"}))
+        .await;
     assert_eq!(bob.expect_error().await["code"], "not_participant");
 
     // Nothing changed: one agent in the chat.
-    let agents = app.store.conversation_agents(&ConversationId(id)).await.unwrap();
+    let agents = app
+        .store
+        .conversation_agents(&ConversationId(id))
+        .await
+        .unwrap();
     assert_eq!(agents.len(), 1);
 }
 
@@ -108,17 +134,28 @@ async fn customer_leaving_withdraws_the_offer_and_abandons(backend: Backend) {
     assert_eq!(ended["author"]["role"], "customer");
     let withdrawn = alice.expect("offer_withdrawn").await;
     assert_eq!(withdrawn["reason"], "customer_left");
-    alice.send(json!({"type": "accept", "conversation_id": id})).await;
+    alice
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
     assert_eq!(alice.expect_error().await["code"], "offer_withdrawn");
 
     let cid = ConversationId(id.clone());
     let record = app.store.conversation(&cid).await.unwrap().unwrap();
     assert_eq!(record.state.as_str(), "abandoned");
-    let kinds: Vec<String> = app.store.routing_events(&cid).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = app
+        .store
+        .routing_events(&cid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert_eq!(kinds, ["queued", "offered", "abandoned"]);
     // A returning customer sees the ended chat and cannot write.
     let mut again = app.customer(&id, &token, 0).await;
-    again.send(json!({"type": "send", "client_msg_id": "c9", "text": "hello?"})).await;
+    again
+        .send(json!({"type": "send", "client_msg_id": "c9", "text": "hello?"}))
+        .await;
     assert_eq!(again.expect_error().await["code"], "conversation_ended");
 }
 
@@ -144,16 +181,25 @@ async fn not_ready_agents_and_full_agents_get_nothing(backend: Backend) {
     let (second, _t2, mut c2) = app.new_customer("Second").await;
     // At capacity (1): the second chat waits.
     let frames = alice.drain(Duration::from_millis(300)).await;
-    assert!(frames.iter().all(|f| f["type"] != "chat_offered"), "{frames:?}");
+    assert!(
+        frames.iter().all(|f| f["type"] != "chat_offered"),
+        "{frames:?}"
+    );
     assert_eq!(c2.expect("queue_position").await["position"], 1);
 
     app.add_agent("bob", 3).await;
     let mut bob = app.agent("bob").await;
-    bob.send(json!({"type": "set_status", "status": "not_ready", "reason": "Pause"})).await;
+    bob.send(json!({"type": "set_status", "status": "not_ready", "reason": "Pause"}))
+        .await;
     let status = bob.expect("status").await;
     assert_eq!(status["label"], "Not ready: Pause (0)");
-    assert!(bob.drain(Duration::from_millis(300)).await.iter().all(|f| f["type"] != "chat_offered"));
-    bob.send(json!({"type": "set_status", "status": "ready"})).await;
+    assert!(bob
+        .drain(Duration::from_millis(300))
+        .await
+        .iter()
+        .all(|f| f["type"] != "chat_offered"));
+    bob.send(json!({"type": "set_status", "status": "ready"}))
+        .await;
     let offer = bob.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], second.as_str());
 }

@@ -9,7 +9,10 @@ use switchboard::domain::account::Role;
 use switchboard::domain::ids::{ConversationId, UserId};
 use switchboard::store::{self, DynStore, NewConversation, RoutingEventKind};
 
-both_stores!(racing_offers_and_accepts_have_one_winner, released_offer_bars_the_rejecter_across_restarts);
+both_stores!(
+    racing_offers_and_accepts_have_one_winner,
+    released_offer_bars_the_rejecter_across_restarts
+);
 
 async fn agents(store: &DynStore, n: usize) -> Vec<UserId> {
     let mut ids = Vec::new();
@@ -49,7 +52,9 @@ async fn new_chat(store: &DynStore) -> (ConversationId, i64) {
 }
 
 async fn racing_offers_and_accepts_have_one_winner(backend: Backend) {
-    let store = store::connect(&fresh_database(backend).await, 8).await.unwrap();
+    let store = store::connect(&fresh_database(backend).await, 8)
+        .await
+        .unwrap();
     let agents = agents(&store, 8).await;
     for _round in 0..10 {
         let (id, version) = new_chat(&store).await;
@@ -57,7 +62,12 @@ async fn racing_offers_and_accepts_have_one_winner(backend: Backend) {
         let offers = agents.iter().map(|&agent| {
             let store = store.clone();
             let id = id.clone();
-            tokio::spawn(async move { (agent, store.try_offer(&id, agent, version, 2).await.unwrap()) })
+            tokio::spawn(async move {
+                (
+                    agent,
+                    store.try_offer(&id, agent, version, 2).await.unwrap(),
+                )
+            })
         });
         let results = futures_util::future::join_all(offers).await;
         let winners: Vec<(UserId, i64)> = results
@@ -71,13 +81,29 @@ async fn racing_offers_and_accepts_have_one_winner(backend: Backend) {
         let accepts = agents.iter().map(|&agent| {
             let store = store.clone();
             let id = id.clone();
-            tokio::spawn(async move { store.accept_offer(&id, agent, offered_version, 3).await.unwrap().is_some() })
+            tokio::spawn(async move {
+                store
+                    .accept_offer(&id, agent, offered_version, 3)
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
         });
-        let accepted: Vec<bool> = futures_util::future::join_all(accepts).await.into_iter().map(|r| r.unwrap()).collect();
+        let accepted: Vec<bool> = futures_util::future::join_all(accepts)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(accepted.iter().filter(|a| **a).count(), 1);
         assert_eq!(store.conversation_agents(&id).await.unwrap(), vec![holder]);
         // A stale accept after the fact changes nothing.
-        assert_eq!(store.accept_offer(&id, holder, offered_version, 4).await.unwrap(), None);
+        assert_eq!(
+            store
+                .accept_offer(&id, holder, offered_version, 4)
+                .await
+                .unwrap(),
+            None
+        );
     }
 }
 
@@ -86,7 +112,11 @@ async fn released_offer_bars_the_rejecter_across_restarts(backend: Backend) {
     let store = store::connect(&url, 2).await.unwrap();
     let agents = agents(&store, 2).await;
     let (id, version) = new_chat(&store).await;
-    let offered = store.try_offer(&id, agents[0], version, 2).await.unwrap().unwrap();
+    let offered = store
+        .try_offer(&id, agents[0], version, 2)
+        .await
+        .unwrap()
+        .unwrap();
     let released = store
         .release_offer(&id, agents[0], offered, RoutingEventKind::Rejected, 3)
         .await
@@ -94,7 +124,13 @@ async fn released_offer_bars_the_rejecter_across_restarts(backend: Backend) {
         .unwrap();
     assert!(released > offered);
     // Wrong agent or stale version: refused.
-    assert_eq!(store.release_offer(&id, agents[1], released, RoutingEventKind::Rejected, 4).await.unwrap(), None);
+    assert_eq!(
+        store
+            .release_offer(&id, agents[1], released, RoutingEventKind::Rejected, 4)
+            .await
+            .unwrap(),
+        None
+    );
     drop(store);
     let reopened = store::connect(&url, 2).await.unwrap();
     let queued = reopened.queued_conversations().await.unwrap();
