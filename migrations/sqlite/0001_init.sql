@@ -98,10 +98,12 @@ create table events (
     author_id bigint,
     author_name text not null,
     body text not null,
+    -- who sent it ('customer' or 'agent:<id>'): idempotency keys are per sender
+    sender text not null,
     client_msg_id text,
     created_at bigint not null,
     primary key (conversation_id, seq),
-    unique (conversation_id, client_msg_id)
+    unique (conversation_id, sender, client_msg_id)
 );
 
 -- Everything routing did, with its time: statistics are computed from it.

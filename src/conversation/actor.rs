@@ -12,7 +12,7 @@ use crate::outbox::{Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, ServerEvent};
 use crate::store::{Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError};
 use crate::writer::CommitWriter;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -62,10 +62,13 @@ struct Actor {
     queue_name: String,
     rules: ConversationRules,
     next_seq: i64,
-    client_msg_ids: HashMap<String, i64>,
-    /// Set after a failed commit: the outcome is unknown (the commit may
-    /// have happened), so numbering is re-read from the store before the
-    /// next write.
+    /// (sender key, client message id) → seq: idempotency is per sender.
+    client_msg_ids: HashMap<(String, String), i64>,
+    /// Agents whose joining is in the log; recovery announces the others.
+    announced: HashSet<UserId>,
+    /// Set after a failed commit: its outcome is unknown (it may have
+    /// happened), so numbering is re-read from the store before the next
+    /// write, and whatever did land is delivered.
     position_uncertain: bool,
     subscribers: Vec<Subscriber>,
 }
@@ -114,6 +117,7 @@ impl Actor {
             queue_name,
             next_seq: position.last_seq + 1,
             client_msg_ids: position.client_msg_ids,
+            announced: position.announced,
             position_uncertain: false,
             subscribers: Vec::new(),
         })
@@ -124,7 +128,14 @@ impl Actor {
             let command = if self.subscribers.is_empty() {
                 match tokio::time::timeout(IDLE_STOP, rx.recv()).await {
                     Ok(command) => command,
-                    Err(_) => break,
+                    Err(_) => {
+                        // Stop taking commands, but answer those already queued.
+                        rx.close();
+                        while let Some(command) = rx.recv().await {
+                            self.handle(command).await;
+                        }
+                        break;
+                    }
                 }
             } else {
                 rx.recv().await
@@ -195,8 +206,12 @@ impl Actor {
         }
     }
 
-    /// Tells agents whether the customer is connected (not stored).
+    /// Tells agents whether the customer is connected (not stored). Nobody
+    /// needs it once the conversation is over.
     fn announce_presence(&self) {
+        if self.rules.state().is_final() {
+            return;
+        }
         let frame = ServerEvent::CustomerPresence {
             conversation_id: self.id.0.clone(),
             connected: self.customer_connected(),
@@ -218,10 +233,11 @@ impl Actor {
         after_seq: i64,
     ) -> Result<Attached, ChatError> {
         if let Party::Agent(agent) = party {
-            if !self.rules.has_agent(agent) {
+            if !self.rules.has_agent(agent) && !self.announced.contains(&agent) {
                 return Err(ChatError::NotParticipant);
             }
         }
+        self.settle_position().await?;
         let mut backlog: Vec<Frame> = Vec::new();
         let mut cursor = after_seq.max(0);
         loop {
@@ -242,7 +258,10 @@ impl Actor {
             }
         }
         let was_connected = self.customer_connected();
-        self.subscribers.retain(|s| !s.outbox.is_closed());
+        let connection = outbox.connection();
+        // A connection attaches once: a repeated attach replaces the old one.
+        self.subscribers
+            .retain(|s| !s.outbox.is_closed() && s.outbox.connection() != connection);
         self.subscribers.push(Subscriber { party, outbox });
         if party == Party::Customer && !was_connected {
             self.announce_presence();
@@ -263,7 +282,7 @@ impl Actor {
     }
 
     /// Delivers a committed event to every subscriber its audience admits.
-    fn fan_out(&mut self, event: &NewEvent) {
+    fn fan_out(&self, event: &NewEvent) {
         let frame = ServerEvent::from_record(event).to_frame();
         for s in &self.subscribers {
             if event.audience.admits(s.party) {
@@ -279,31 +298,42 @@ impl Actor {
         }
     }
 
-    /// Re-reads numbering after a commit whose outcome is unknown.
+    /// Re-reads the conversation after a commit whose outcome is unknown and
+    /// delivers whatever that commit did store, so nobody sees a gap.
     async fn settle_position(&mut self) -> Result<(), ChatError> {
-        if self.position_uncertain {
-            let position = self
-                .store
-                .log_position(&self.id)
-                .await
-                .map_err(unavailable)?;
-            let record = self
-                .store
-                .conversation(&self.id)
-                .await
-                .map_err(unavailable)?;
-            let agents = self
-                .store
-                .conversation_agents(&self.id)
-                .await
-                .map_err(unavailable)?;
-            if let Some(record) = record {
-                self.rules = ConversationRules::new(record.state, agents);
-                self.record = record;
-            }
-            self.next_seq = position.last_seq + 1;
-            self.client_msg_ids = position.client_msg_ids;
-            self.position_uncertain = false;
+        if !self.position_uncertain {
+            return Ok(());
+        }
+        let position = self
+            .store
+            .log_position(&self.id)
+            .await
+            .map_err(unavailable)?;
+        let record = self
+            .store
+            .conversation(&self.id)
+            .await
+            .map_err(unavailable)?;
+        let agents = self
+            .store
+            .conversation_agents(&self.id)
+            .await
+            .map_err(unavailable)?;
+        let landed = self
+            .store
+            .events_after(&self.id, self.next_seq - 1, REPLAY_PAGE)
+            .await
+            .map_err(unavailable)?;
+        if let Some(record) = record {
+            self.rules = ConversationRules::new(record.state, agents);
+            self.record = record;
+        }
+        self.next_seq = position.last_seq + 1;
+        self.client_msg_ids = position.client_msg_ids;
+        self.announced = position.announced;
+        self.position_uncertain = false;
+        for event in &landed {
+            self.fan_out(event);
         }
         Ok(())
     }
@@ -314,11 +344,8 @@ impl Actor {
         author: Author,
         body: String,
         client_msg_id: Option<String>,
-    ) -> Result<NewEvent, ChatError> {
-        if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
-            return Err(ChatError::Full);
-        }
-        Ok(NewEvent {
+    ) -> NewEvent {
+        NewEvent {
             conversation: self.id.clone(),
             seq: self.next_seq,
             kind,
@@ -327,7 +354,7 @@ impl Actor {
             body,
             client_msg_id,
             created_at: wall_ms(),
-        })
+        }
     }
 
     /// Commits through the group-commit writer, then delivers.
@@ -338,7 +365,8 @@ impl Actor {
         }
         self.next_seq = event.seq + 1;
         if let Some(id) = &event.client_msg_id {
-            self.client_msg_ids.insert(id.clone(), event.seq);
+            self.client_msg_ids
+                .insert((event.author.sender_key(), id.clone()), event.seq);
         }
         self.fan_out(&event);
         Ok(())
@@ -351,16 +379,22 @@ impl Actor {
         client_msg_id: String,
         text: String,
     ) -> Result<Ack, ChatError> {
-        self.rules.check_send(party)?;
         self.settle_position().await?;
-        if let Some(&seq) = self.client_msg_ids.get(&client_msg_id) {
+        let author = self.author(party, name);
+        // A resend gets its original ack, even after the chat ended.
+        let key = (author.sender_key(), client_msg_id);
+        if let Some(&seq) = self.client_msg_ids.get(&key) {
             return Ok(Ack {
                 seq,
                 duplicate: true,
             });
         }
-        let author = self.author(party, name);
-        let event = self.new_event(EventKind::Message, author, text, Some(client_msg_id))?;
+        self.rules.check_send(party)?;
+        // Only messages count against the limit: joining and ending always work.
+        if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
+            return Err(ChatError::Full);
+        }
+        let event = self.new_event(EventKind::Message, author, text, Some(key.1));
         let seq = event.seq;
         self.commit(event).await?;
         Ok(Ack {
@@ -388,53 +422,62 @@ impl Actor {
         }
     }
 
+    /// Idempotent: an agent already announced is not announced again, and
+    /// one whose join never reached the log (a crash right after the accept)
+    /// is announced now.
     async fn join(&mut self, agent: UserId, name: String) -> Result<ConversationView, ChatError> {
         self.settle_position().await?;
         let mut rules = self.rules.clone();
-        if rules.join(agent)? {
-            let event = self.new_event(
-                EventKind::Joined,
-                Author::Agent {
-                    id: agent,
-                    name: name.clone(),
-                },
-                format!("{name} joined the chat"),
-                None,
-            )?;
+        rules.join(agent)?;
+        if !self.announced.contains(&agent) {
+            let author = Author::Agent {
+                id: agent,
+                name: name.clone(),
+            };
+            let body = format!("{name} joined the chat");
+            let event = self.new_event(EventKind::Joined, author, body, None);
             self.commit(event).await?;
+            self.announced.insert(agent);
         }
         self.rules = rules;
         self.record.state = self.rules.state();
         Ok(self.view())
     }
 
+    /// Ends the conversation for everyone. The store decides the final state
+    /// (an accepted chat ends, an unaccepted one is abandoned) and names the
+    /// agents whose capacity frees up.
     async fn end(
         &mut self,
         party: Party,
         name: String,
     ) -> Result<(ConversationState, Vec<UserId>), ChatError> {
         self.settle_position().await?;
-        let mut rules = self.rules.clone();
-        let state = rules.end(party)?;
-        let body = format!("{name} ended the chat");
+        let expected = self.rules.clone().end(party)?;
+        let body = if expected == ConversationState::Abandoned {
+            format!("{name} left before an agent answered")
+        } else {
+            format!("{name} ended the chat")
+        };
         let author = self.author(party, name);
-        let event = self.new_event(EventKind::Ended, author, body, None)?;
-        match self.store.finish_conversation(&event, state).await {
-            Ok(true) => {}
-            Ok(false) => {
-                // Someone else (another node, or recovery) finished it first.
-                self.rules = ConversationRules::new(ConversationState::Ended, []);
-                return Err(ChatError::Ended);
+        let event = self.new_event(EventKind::Ended, author, body, None);
+        match self.store.finish_conversation(&event).await {
+            Ok(Some((state, agents))) => {
+                self.rules = ConversationRules::new(state, []);
+                self.record.state = state;
+                self.next_seq = event.seq + 1;
+                self.fan_out(&event);
+                Ok((state, agents))
+            }
+            Ok(None) => {
+                // Someone else (another node, or recovery) closed it first.
+                self.position_uncertain = true;
+                Err(ChatError::Ended)
             }
             Err(e) => {
                 self.position_uncertain = true;
-                return Err(unavailable(e));
+                Err(unavailable(e))
             }
         }
-        let agents: Vec<UserId> = self.rules.agents().collect();
-        self.rules = rules;
-        self.next_seq = event.seq + 1;
-        self.fan_out(&event);
-        Ok((state, agents))
     }
 }

@@ -129,7 +129,8 @@ impl SocketSession for AgentSession {
                 conversation_id,
                 typing,
             } => {
-                if let Some(id) = ConversationId::parse(&conversation_id) {
+                let id = ConversationId::parse(&conversation_id);
+                if let Some(id) = id.filter(|id| self.attached.contains(id)) {
                     let name = self.user.display_name.clone();
                     self.state
                         .conversations
@@ -187,11 +188,15 @@ impl AgentSession {
         self.signed_in = Some(profile.clone());
         let mut views = Vec::with_capacity(open.len());
         let mut backlog = Vec::new();
+        let conversations = &self.state.conversations;
+        let name = &self.user.display_name;
         for record in open {
             let after = resume.get(record.id.as_str()).copied().unwrap_or(0);
-            match self
-                .state
-                .conversations
+            // Joining is idempotent; it announces a join a crash cut short.
+            if let Err(e) = conversations.join(&record.id, self.user.id, name).await {
+                tracing::warn!(error = %e, conversation = %record.id, "could not rejoin conversation");
+            }
+            match conversations
                 .attach(&record.id, self.party(), self.outbox.clone(), after)
                 .await
             {
@@ -278,9 +283,9 @@ impl AgentSession {
                 None,
             );
         };
-        match self.state.router.reject(self.user.id, id).await {
+        match self.state.router.reject(self.user.id, id.clone()).await {
             Ok(()) => vec![ServerEvent::ChatRejected {
-                conversation_id: raw.to_owned(),
+                conversation_id: id.0.clone(),
             }
             .to_frame()],
             Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
@@ -322,7 +327,7 @@ impl AgentSession {
             .await
         {
             Ok(ack) => vec![ServerEvent::Ack {
-                conversation_id: raw.to_owned(),
+                conversation_id: id.0.clone(),
                 client_msg_id,
                 seq: ack.seq,
                 duplicate: ack.duplicate,

@@ -64,6 +64,9 @@ impl SocketSession for CustomerSession {
         {
             return self.resume(&conversation_id, &token, last_seq).await;
         }
+        if let CustomerCommand::Ping = command {
+            return vec![ServerEvent::Pong.to_frame()];
+        }
         let Some(chat) = &self.chat else {
             return error(ErrorCode::NotResumed, "send `resume` first", None);
         };

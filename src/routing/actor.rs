@@ -37,7 +37,8 @@ pub(super) struct RouterActor {
     conversations: Conversations,
     config: RouterConfig,
     agents: HashMap<UserId, AgentLink>,
-    customers: HashMap<ConversationId, Outbox>,
+    /// Connections of waiting customers (a customer may have several tabs).
+    customers: HashMap<ConversationId, Vec<Outbox>>,
     cards: HashMap<ConversationId, ChatCard>,
     queue_names: HashMap<QueueId, String>,
     epoch: Instant,
@@ -81,10 +82,27 @@ impl RouterActor {
             actor.add_queue(queue);
         }
         for queued in actor.store.queued_conversations().await? {
-            let mut record = queued.record;
-            if record.state == ConversationState::Offered {
-                if let Some(agent) = record.offered_to {
-                    match actor
+            let rejected: HashSet<UserId> = queued.rejected_by.into_iter().collect();
+            if let Some(record) = actor.release_stale_offer(queued.record).await? {
+                actor.track(record, rejected);
+            }
+        }
+        Ok(actor)
+    }
+
+    /// Makes a queued chat routable by this process: an offer recorded in
+    /// the store (made by a process that is gone) is released. If the row
+    /// changes underneath (the old process released it itself), the fresh
+    /// row is used. Returns None when the chat is no longer queued.
+    async fn release_stale_offer(
+        &self,
+        mut record: ConversationRecord,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        for _ in 0..3 {
+            match (record.state, record.offered_to) {
+                (ConversationState::Waiting, _) => return Ok(Some(record)),
+                (ConversationState::Offered, Some(agent)) => {
+                    let released = self
                         .store
                         .release_offer(
                             &record.id,
@@ -93,17 +111,22 @@ impl RouterActor {
                             RoutingEventKind::Withdrawn,
                             wall_ms(),
                         )
-                        .await?
-                    {
-                        Some(version) => record.version = version,
-                        None => continue,
+                        .await?;
+                    if let Some(version) = released {
+                        record.state = ConversationState::Waiting;
+                        record.offered_to = None;
+                        record.version = version;
+                        return Ok(Some(record));
                     }
                 }
+                _ => return Ok(None),
             }
-            let rejected: HashSet<UserId> = queued.rejected_by.into_iter().collect();
-            actor.track(record, rejected);
+            match self.store.conversation(&record.id).await? {
+                Some(fresh) => record = fresh,
+                None => return Ok(None),
+            }
         }
-        Ok(actor)
+        Ok(None)
     }
 
     fn now(&self) -> Millis {
@@ -112,6 +135,13 @@ impl RouterActor {
 
     fn instant(&self, at: Millis) -> Instant {
         self.epoch + Duration::from_millis(at)
+    }
+
+    async fn reload_queues(&mut self) {
+        match self.store.list_queues().await {
+            Ok(queues) => queues.into_iter().for_each(|q| self.add_queue(q)),
+            Err(e) => drop(logged(e)),
+        }
     }
 
     fn add_queue(&mut self, queue: Queue) {
@@ -180,6 +210,10 @@ impl RouterActor {
                 let _ = reply.send(self.set_status(agent, status).await);
             }
             Command::Enqueue { record } => {
+                if self.state.queue_rule(record.queue).is_none() {
+                    // Created outside this process (CLI, another node).
+                    self.reload_queues().await;
+                }
                 if !self.state.is_waiting(&record.id) {
                     self.track(record, HashSet::new());
                 }
@@ -187,18 +221,17 @@ impl RouterActor {
             Command::CustomerAttached { chat, outbox } => {
                 if self.state.is_waiting(&chat) {
                     self.state.set_customer_away(&chat, None);
-                    self.customers.insert(chat, outbox);
+                    self.customers.entry(chat).or_default().push(outbox);
                 }
             }
             Command::CustomerDetached { chat, connection } => {
-                if self
-                    .customers
-                    .get(&chat)
-                    .is_some_and(|o| o.connection() == connection)
-                {
-                    self.customers.remove(&chat);
-                    let now = self.now();
-                    self.state.set_customer_away(&chat, Some(now));
+                if let Some(outboxes) = self.customers.get_mut(&chat) {
+                    outboxes.retain(|o| o.connection() != connection && !o.is_closed());
+                    if outboxes.is_empty() {
+                        self.customers.remove(&chat);
+                        let now = self.now();
+                        self.state.set_customer_away(&chat, Some(now));
+                    }
                 }
             }
             Command::Accept { agent, chat, reply } => {
@@ -428,32 +461,20 @@ impl RouterActor {
         if let Some(agent) = self.state.forget(chat) {
             self.push_withdrawn(agent, chat, OfferEndReason::Withdrawn);
         }
-        let Some(mut record) = record else { return };
-        if record.state == ConversationState::Offered {
-            // Offered in the store but not by us: an offer of a process that
-            // is gone. Release it so the chat can be routed again.
-            let Some(agent) = record.offered_to else {
+        let Some(record) = record else { return };
+        let record = match self.release_stale_offer(record).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                self.cards.remove(chat);
+                self.customers.remove(chat);
                 return;
-            };
-            match self
-                .store
-                .release_offer(
-                    chat,
-                    agent,
-                    record.version,
-                    RoutingEventKind::Withdrawn,
-                    wall_ms(),
-                )
-                .await
-            {
-                Ok(Some(version)) => record.version = version,
-                _ => return,
             }
-        } else if record.state != ConversationState::Waiting {
-            self.cards.remove(chat);
-            self.customers.remove(chat);
-            return;
-        }
+            Err(e) => {
+                logged(e);
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
+                return;
+            }
+        };
         let rejected = match self.store.queued_conversations().await {
             Ok(all) => all
                 .into_iter()
@@ -503,7 +524,8 @@ impl RouterActor {
                 .and_then(|c| c.customer.name.clone())
                 .unwrap_or_else(|| "Customer".into());
             match self.conversations.end(&chat, Party::Customer, &name).await {
-                Ok(_) | Err(ChatError::Ended) | Err(ChatError::NotFound) => {
+                Ok((_, agents)) => self.chat_finished(chat, agents),
+                Err(ChatError::Ended) | Err(ChatError::NotFound) => {
                     self.chat_finished(chat, Vec::new())
                 }
                 Err(_) => {
@@ -544,12 +566,16 @@ impl RouterActor {
 
     fn announce_places(&mut self) {
         for place in self.state.changed_places() {
-            if let Some(outbox) = self.customers.get(&place.chat) {
-                outbox.push(&ServerEvent::QueuePosition {
+            if let Some(outboxes) = self.customers.get(&place.chat) {
+                let frame = ServerEvent::QueuePosition {
                     conversation_id: place.chat.0.clone(),
                     position: place.position,
                     estimated_wait_secs: place.estimated_wait_secs,
-                });
+                }
+                .to_frame();
+                for outbox in outboxes {
+                    outbox.push_frame(frame.clone());
+                }
             }
         }
     }

@@ -140,15 +140,14 @@ pub trait Store: Send + Sync + 'static {
         version: i64,
         now: i64,
     ) -> StoreResult<Option<i64>>;
-    /// waiting/offered → abandoned (the customer left before anyone accepted).
-    async fn abandon(&self, id: &ConversationId, now: i64) -> StoreResult<bool>;
-    /// Appends the final event and marks the conversation ended (or
-    /// abandoned), in one transaction.
+    /// Appends the final event and closes the conversation, in one
+    /// transaction: an active chat becomes ended, a waiting or offered one
+    /// abandoned. Returns that state and the agents who were in it, or None
+    /// if it was already closed.
     async fn finish_conversation(
         &self,
         event: &NewEvent,
-        state: crate::domain::conversation::ConversationState,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<Option<(crate::domain::conversation::ConversationState, Vec<UserId>)>>;
     /// Every routing event of a conversation, in order.
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 
@@ -163,8 +162,9 @@ pub trait Store: Send + Sync + 'static {
         seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>>;
-    /// The highest seq and every client message id with its seq, to resume
-    /// numbering and deduplication after a restart.
+    /// The highest seq, every (sender, client message id) with its seq and
+    /// the agents already announced, to resume numbering, deduplication and
+    /// join announcements after a restart.
     async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition>;
 }
 

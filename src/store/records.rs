@@ -3,7 +3,7 @@
 use crate::domain::account::{AgentStatus, Role};
 use crate::domain::conversation::{Audience, ConversationState};
 use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -131,6 +131,17 @@ pub enum Author {
     System,
 }
 
+impl Author {
+    /// The sender key idempotency is scoped by: `customer`, `agent:<id>` or `system`.
+    pub fn sender_key(&self) -> String {
+        match self {
+            Author::Customer { .. } => "customer".to_owned(),
+            Author::Agent { id, .. } => format!("agent:{id}"),
+            Author::System => "system".to_owned(),
+        }
+    }
+}
+
 /// A chat-log event to store (its `seq` already assigned).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
@@ -151,5 +162,8 @@ pub type EventRecord = NewEvent;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogPosition {
     pub last_seq: i64,
-    pub client_msg_ids: HashMap<String, i64>,
+    /// (sender key, client message id) → seq.
+    pub client_msg_ids: HashMap<(String, String), i64>,
+    /// Agents whose joining is already in the log.
+    pub announced: HashSet<UserId>,
 }

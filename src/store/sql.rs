@@ -258,7 +258,7 @@ macro_rules! impl_sql_store {
             ) -> Result<(), sqlx::Error> {
                 let mut builder = sqlx::QueryBuilder::<$db>::new(
                     "insert into events (conversation_id, seq, kind, audience, author_kind, author_id, \
-                     author_name, body, client_msg_id, created_at) ",
+                     author_name, body, sender, client_msg_id, created_at) ",
                 );
                 builder.push_values(events, |mut row, e| {
                     let (author_kind, author_id, author_name) = author_columns(&e.author);
@@ -270,10 +270,13 @@ macro_rules! impl_sql_store {
                         .push_bind(author_id)
                         .push_bind(author_name.to_owned())
                         .push_bind(e.body.clone())
+                        .push_bind(e.author.sender_key())
                         .push_bind(e.client_msg_id.clone())
                         .push_bind(e.created_at);
                 });
-                builder.push(" on conflict do nothing");
+                // A resend that raced an uncertain commit is skipped; any other
+                // conflict (a seq taken twice) fails the batch loudly.
+                builder.push(" on conflict (conversation_id, sender, client_msg_id) do nothing");
                 builder.build().execute(&mut **tx).await?;
                 Ok(())
             }
@@ -652,47 +655,28 @@ macro_rules! impl_sql_store {
                 Ok(Some(new_version))
             }
 
-            async fn abandon(&self, id: &ConversationId, now: i64) -> StoreResult<bool> {
+            async fn finish_conversation(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
                 let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(
-                    "update conversations set state = 'abandoned', offered_to = null, version = version + 1, \
-                     ended_at = $2, ended_by = 'customer' where id = $1 and state in ('waiting', 'offered')",
-                )
-                .bind(id.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if done {
-                    Self::record_routing(&mut tx, id, RoutingEventKind::Abandoned, None, now).await?;
-                }
-                tx.commit().await?;
-                Ok(done)
-            }
-
-            async fn finish_conversation(&self, event: &NewEvent, state: ConversationState) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                let ended_by = match &event.author {
-                    Author::Customer { .. } => "customer".to_owned(),
-                    Author::Agent { id, .. } => format!("agent:{id}"),
-                    Author::System => "system".to_owned(),
-                };
-                let done = sqlx::query(
-                    "update conversations set state = $2, offered_to = null, version = version + 1, \
-                     ended_at = $3, ended_by = $4 where id = $1 and state in ('waiting', 'offered', 'active')",
+                let ended_by = event.author.sender_key();
+                let closed: Option<(String,)> = sqlx::query_as(
+                    "update conversations set \
+                     state = case when state = 'active' then 'ended' else 'abandoned' end, \
+                     offered_to = null, version = version + 1, ended_at = $2, ended_by = $3 \
+                     where id = $1 and state in ('waiting', 'offered', 'active') returning state",
                 )
                 .bind(event.conversation.as_str())
-                .bind(state.as_str())
                 .bind(event.created_at)
                 .bind(ended_by)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                    == 1;
-                if !done {
-                    return Ok(false);
-                }
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((state,)) = closed else { return Ok(None) };
+                let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
+                let agents: Vec<(i64,)> = sqlx::query_as(
+                    "select agent_id from conversation_agents where conversation_id = $1 and left_at is null",
+                )
+                .bind(event.conversation.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
                 sqlx::query(
                     "update conversation_agents set left_at = $2 where conversation_id = $1 and left_at is null",
                 )
@@ -708,7 +692,7 @@ macro_rules! impl_sql_store {
                 };
                 Self::record_routing(&mut tx, &event.conversation, kind, None, event.created_at).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some((state, agents.into_iter().map(|(a,)| UserId(a)).collect())))
             }
 
             async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>> {
@@ -753,15 +737,24 @@ macro_rules! impl_sql_store {
                         .bind(id.as_str())
                         .fetch_one(&self.pool)
                         .await?;
-                let ids: Vec<(String, i64)> = sqlx::query_as(
-                    "select client_msg_id, seq from events where conversation_id = $1 and client_msg_id is not null",
+                let ids: Vec<(String, String, i64)> = sqlx::query_as(
+                    "select sender, client_msg_id, seq from events \
+                     where conversation_id = $1 and client_msg_id is not null",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                let announced: Vec<(i64,)> = sqlx::query_as(
+                    "select distinct author_id from events \
+                     where conversation_id = $1 and kind = 'joined' and author_id is not null",
                 )
                 .bind(id.as_str())
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(LogPosition {
                     last_seq: last_seq.unwrap_or(0),
-                    client_msg_ids: ids.into_iter().collect(),
+                    client_msg_ids: ids.into_iter().map(|(sender, msg, seq)| ((sender, msg), seq)).collect(),
+                    announced: announced.into_iter().map(|(a,)| UserId(a)).collect(),
                 })
             }
         }

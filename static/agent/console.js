@@ -22,6 +22,7 @@ let retryTimer = null;
 let pingTimer = null;
 const tabs = new Map(); // conversation_id -> tab (see newTab)
 let selected = null;
+let myName = "You";
 
 // ---- small helpers ----
 
@@ -152,6 +153,7 @@ async function reconnectLater() {
   banner("Reconnecting…");
   // A refused upgrade looks like any other close: ask whether we are still logged in.
   const me = await fetch("/api/me", { credentials: "same-origin" }).catch(() => null);
+  if (ws || !ui.login.hidden) return; // reconnected or logged out meanwhile
   if (me && me.status === 401) return showLogin("Your session has ended. Please log in again.");
   const delay = Math.min(30000, 1000 * 2 ** retries) * (0.5 + Math.random() / 2);
   retries += 1;
@@ -173,7 +175,8 @@ function signIn(profileId) {
 }
 
 function onHello(msg) {
-  ui.who.textContent = msg.user.display_name;
+  myName = msg.user.display_name;
+  ui.who.textContent = myName;
   const stored = Number(sessionStorage.getItem(profileKey));
   if (msg.profiles.some((p) => p.id === stored)) return signIn(stored);
   ui.profile.replaceChildren(...msg.profiles.map((p) => {
@@ -210,7 +213,8 @@ function customerName(customer) {
   return customer?.name || customer?.email || "Customer";
 }
 
-function newTab(id, kind, title) {
+function newTab(id, kind, name) {
+  const title = kind === "offer" ? `Offer: ${name}` : name;
   const li = el("li", "tab");
   li.setAttribute("role", "presentation");
   const button = el("button", "tab-button", title);
@@ -221,7 +225,7 @@ function newTab(id, kind, title) {
   button.addEventListener("click", () => select(id));
   const close = el("button", "close", "×");
   close.type = "button";
-  close.setAttribute("aria-label", `Close ${title}`);
+  close.setAttribute("aria-label", kind === "offer" ? `Reject offer from ${name}` : `Close chat with ${name}`);
   close.addEventListener("click", () => closeTab(tabs.get(id)));
   li.append(button, close);
   const panel = el("section", "panel");
@@ -230,7 +234,7 @@ function newTab(id, kind, title) {
   panel.setAttribute("aria-labelledby", button.id);
   ui.tabs.append(li);
   ui.panels.append(panel);
-  const tab = { id, kind, li, button, close, panel, lastSeq: 0, pending: new Map(), customerConnected: false, ended: false };
+  const tab = { id, kind, name, li, button, close, panel, lastSeq: 0, pending: new Map(), customerConnected: false, ended: false };
   tabs.set(id, tab);
   if (!selected) select(id);
   else panel.hidden = true;
@@ -273,7 +277,7 @@ function closeTab(tab) {
 
 function onOffer(msg) {
   const name = customerName(msg.customer);
-  const tab = tabs.get(msg.conversation_id) || newTab(msg.conversation_id, "offer", `Offer: ${name}`);
+  const tab = tabs.get(msg.conversation_id) || newTab(msg.conversation_id, "offer", name);
   tab.li.classList.add("offer");
   const panel = tab.panel;
   panel.replaceChildren(el("h2", "", "New chat offer"));
@@ -366,7 +370,7 @@ function wireComposer(tab) {
     if (!text || tab.ended) return;
     const id = newId();
     tab.pending.set(id, text);
-    const li = bubble("agent", "You", text, null);
+    const li = bubble("agent", myName, text, null);
     li.classList.add("pending");
     li.dataset.msgId = id;
     tab.messages.append(li);
@@ -512,7 +516,7 @@ function handle(msg) {
     case "status": return showStatus(msg);
     case "chat_offered": return onOffer(msg);
     case "offer_withdrawn":
-      return dropOffer(msg.conversation_id, `Offer from ${tab ? tab.button.textContent.replace(/^Offer: /, "") : "a customer"} ${withdrawnReasons[msg.reason] || "was withdrawn"}.`);
+      return dropOffer(msg.conversation_id, `Offer from ${tab?.name} ${withdrawnReasons[msg.reason] || "was withdrawn"}.`);
     case "chat_rejected": return dropOffer(msg.conversation_id, "");
     case "chat_accepted": {
       const chat = openChat(msg.conversation);

@@ -14,6 +14,9 @@ both_stores!(
     agent_reconnect_resumes_chats_and_status,
     customer_ending_is_seen_by_the_agent_and_closes_the_chat,
     typing_and_presence_are_relayed_not_stored,
+    client_msg_ids_are_scoped_per_sender,
+    resend_after_the_end_gets_its_original_ack,
+    signing_in_twice_on_one_socket_delivers_once,
 );
 
 async fn customer_and_agent_chat_end_to_end(backend: Backend) {
@@ -256,4 +259,77 @@ async fn typing_and_presence_are_relayed_not_stored(backend: Backend) {
         .unwrap();
     assert!(log.iter().all(|e| e.kind.as_str() != "typing"));
     assert_eq!(log.len(), 1, "only the join is stored");
+}
+
+async fn client_msg_ids_are_scoped_per_sender(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let mut agent = app.ready_agent("alice").await;
+    let (id, _token, mut customer) = app.new_customer("Carla").await;
+    accept(&mut agent, &id).await;
+    let from_customer = customer.say(None, "1", "customer's first").await;
+    let from_agent = agent.say(Some(&id), "1", "agent's first").await;
+    assert_ne!(
+        from_customer, from_agent,
+        "same id, different senders: two messages"
+    );
+    let log = app
+        .store
+        .events_after(&ConversationId(id), 0, 100)
+        .await
+        .unwrap();
+    let texts: Vec<&str> = log
+        .iter()
+        .filter(|e| e.client_msg_id.as_deref() == Some("1"))
+        .map(|e| e.body.as_str())
+        .collect();
+    assert_eq!(texts, ["customer's first", "agent's first"]);
+}
+
+async fn resend_after_the_end_gets_its_original_ack(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let mut agent = app.ready_agent("alice").await;
+    let (id, _token, mut customer) = app.new_customer("Carla").await;
+    accept(&mut agent, &id).await;
+    let seq = customer.say(None, "last-words", "bye").await;
+    agent
+        .send(json!({"type": "end", "conversation_id": id}))
+        .await;
+    customer.expect_event("ended").await;
+    customer
+        .send(json!({"type": "send", "client_msg_id": "last-words", "text": "bye"}))
+        .await;
+    let ack = customer.expect("ack").await;
+    assert_eq!(
+        (ack["seq"].as_i64(), ack["duplicate"].as_bool()),
+        (Some(seq), Some(true))
+    );
+}
+
+async fn signing_in_twice_on_one_socket_delivers_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let mut agent = app.ready_agent("alice").await;
+    let (id, _token, mut customer) = app.new_customer("Carla").await;
+    accept(&mut agent, &id).await;
+    agent
+        .send(json!({"type": "sign_in", "profile_id": app.profile, "resume": {id.clone(): 1000}}))
+        .await;
+    agent.expect("signed_in").await;
+    // The event is in the agent's outbox before the customer's ack returns.
+    customer.say(None, "c1", "hello once").await;
+    let frames = agent.until_pong().await;
+    let copies = frames.iter().filter(|f| f["client_msg_id"] == "c1").count();
+    assert_eq!(copies, 1, "{frames:?}");
+    let log = app
+        .store
+        .events_after(&ConversationId(id), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.iter().filter(|e| e.kind.as_str() == "joined").count(),
+        1,
+        "no second join"
+    );
 }

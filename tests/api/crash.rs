@@ -124,7 +124,10 @@ async fn sigkill_mid_conversation_loses_no_acknowledged_message(backend: Backend
     let mut sent = 0;
     loop {
         let client_msg_id = format!("m{sent}");
-        customer.send(json!({"type": "send", "client_msg_id": client_msg_id, "text": format!("message {sent}")})).await;
+        let frame = json!({"type": "send", "client_msg_id": client_msg_id, "text": format!("message {sent}")});
+        if !customer.try_send(frame).await {
+            break; // the server is gone
+        }
         sent += 1;
         if acked.len() == 40 {
             server.start_kill().expect("SIGKILL");

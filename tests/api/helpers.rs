@@ -122,6 +122,12 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "switchboard=warn".into()),
+            )
+            .try_init();
         let url = settings.database.url.clone();
         let store = store::connect(&url, 4).await.expect("store");
         let (queue, profile) = ensure_fixtures(&store).await;
@@ -383,6 +389,14 @@ impl Ws {
             .expect("ws send");
     }
 
+    /// Sends without panicking; false if the connection is gone.
+    pub async fn try_send(&mut self, value: Value) -> bool {
+        self.stream
+            .send(Message::Text(value.to_string().into()))
+            .await
+            .is_ok()
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.stream.send(message).await.expect("ws send");
     }
@@ -469,6 +483,19 @@ impl Ws {
     pub async fn roundtrip(&mut self) {
         self.send(json!({"type": "ping"})).await;
         self.expect("pong").await;
+    }
+
+    /// Sends a ping and returns every frame that arrives before the pong.
+    pub async fn until_pong(&mut self) -> Vec<Value> {
+        self.send(json!({"type": "ping"})).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.next().await.expect("socket closed before pong");
+            if frame["type"] == "pong" {
+                return frames;
+            }
+            frames.push(frame);
+        }
     }
 
     /// Receives frames until nothing arrives for `quiet`; returns them.

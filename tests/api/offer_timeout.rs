@@ -5,7 +5,6 @@
 //! test calls `advance` and never jumps while the store is doing I/O.
 
 use crate::helpers::{Backend, TestApp};
-use serde_json::Value;
 use std::time::Duration;
 use switchboard::domain::ids::ConversationId;
 
@@ -19,24 +18,93 @@ async fn postgres() {
     unanswered_offer_times_out_and_sets_no_answer(Backend::Postgres).await
 }
 
-/// Frames that arrive before the answer to a ping.
-async fn frames_before_pong(ws: &mut crate::helpers::Ws) -> Vec<Value> {
-    ws.send(serde_json::json!({"type": "ping"})).await;
-    let mut frames = Vec::new();
-    loop {
-        let frame = ws.next().await.expect("socket open");
-        if frame["type"] == "pong" {
-            return frames;
-        }
-        frames.push(frame);
-    }
+#[tokio::test(start_paused = true)]
+async fn grace_sqlite() {
+    customer_gone_past_the_grace_period_abandons(Backend::Sqlite).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn grace_postgres() {
+    customer_gone_past_the_grace_period_abandons(Backend::Postgres).await
+}
+
+/// Holds a blocking task so paused time only moves on `advance`.
+fn hold_the_clock() -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let task = tokio::task::spawn_blocking(move || {
+        let _ = held.recv();
+    });
+    (hold, task)
+}
+
+async fn customer_gone_past_the_grace_period_abandons(backend: Backend) {
+    let (hold, clock) = hold_the_clock();
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let mut alice = app.ready_agent("alice").await;
+    // Two tabs of one customer; the chat is offered to alice.
+    let (id, token, first_tab) = app.new_customer("Carla").await;
+    let second_tab = app.customer(&id, &token, 0).await;
+    alice.expect("chat_offered").await;
+    alice
+        .send(serde_json::json!({"type": "reject", "conversation_id": id}))
+        .await;
+    alice.expect("chat_rejected").await;
+
+    // One tab closes: the customer is still there, nothing is abandoned.
+    first_tab.close().await;
+    alice.until_pong().await;
+    tokio::time::advance(Duration::from_secs(61)).await;
+    alice.until_pong().await;
+    let cid = ConversationId(id.clone());
+    assert_eq!(
+        app.store
+            .conversation(&cid)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "waiting"
+    );
+
+    // The last tab closes: after the 60 s grace the chat is abandoned.
+    second_tab.close().await;
+    alice.until_pong().await;
+    tokio::time::advance(Duration::from_secs(59)).await;
+    alice.until_pong().await;
+    assert_eq!(
+        app.store
+            .conversation(&cid)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "waiting"
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    // A reload within the grace would have resumed; now it is over.
+    let mut late = app.customer(&id, &token, 0).await;
+    let ended = late.expect_event("ended").await;
+    assert_eq!(ended["text"], "Carla left before an agent answered");
+    assert_eq!(
+        app.store
+            .conversation(&cid)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .as_str(),
+        "abandoned"
+    );
+
+    drop(hold);
+    let _ = clock.await;
 }
 
 async fn unanswered_offer_times_out_and_sets_no_answer(backend: Backend) {
-    let (hold, held) = std::sync::mpsc::channel::<()>();
-    let no_auto_advance = tokio::task::spawn_blocking(move || {
-        let _ = held.recv();
-    });
+    let (hold, no_auto_advance) = hold_the_clock();
 
     let app = TestApp::spawn(backend).await;
     let alice_id = app.add_agent("alice", 3).await;
@@ -51,7 +119,7 @@ async fn unanswered_offer_times_out_and_sets_no_answer(backend: Backend) {
     );
 
     tokio::time::advance(Duration::from_millis(29_999)).await;
-    let early = frames_before_pong(&mut alice).await;
+    let early = alice.until_pong().await;
     assert!(
         early.iter().all(|f| f["type"] != "offer_withdrawn"),
         "not yet: {early:?}"

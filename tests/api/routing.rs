@@ -14,6 +14,7 @@ both_stores!(
     customer_leaving_withdraws_the_offer_and_abandons,
     waiting_customers_get_their_position,
     not_ready_agents_and_full_agents_get_nothing,
+    reconnecting_agent_gets_the_offer_back,
 );
 
 async fn reject_goes_to_another_agent_and_never_back(backend: Backend) {
@@ -202,4 +203,49 @@ async fn not_ready_agents_and_full_agents_get_nothing(backend: Backend) {
         .await;
     let offer = bob.expect("chat_offered").await;
     assert_eq!(offer["conversation_id"], second.as_str());
+}
+
+async fn reconnecting_agent_gets_the_offer_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let cookie = app.login("alice").await;
+    let mut first = crate::helpers::Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
+    first.expect("hello").await;
+    first
+        .send(json!({"type": "sign_in", "profile_id": app.profile}))
+        .await;
+    first.expect("signed_in").await;
+    first
+        .send(json!({"type": "set_status", "status": "ready"}))
+        .await;
+    let (id, _token, _customer) = app.new_customer("Carla").await;
+    first.expect("chat_offered").await;
+
+    // A second console of the same agent replaces the first one and gets
+    // the pending offer again; the first is closed with 4001.
+    let mut second = crate::helpers::Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
+    second.expect("hello").await;
+    second
+        .send(json!({"type": "sign_in", "profile_id": app.profile}))
+        .await;
+    second.expect("signed_in").await;
+    let offer = second.expect("chat_offered").await;
+    assert_eq!(offer["conversation_id"], id.as_str());
+    while first.next().await.is_some() {}
+    assert_eq!(first.closed_with, Some(4001));
+
+    // After a real disconnect the offer is withdrawn and, with nobody else
+    // available, offered to the agent again when they come back.
+    second.close().await;
+    let mut third = app.agent("alice").await;
+    let offer = third.expect("chat_offered").await;
+    assert_eq!(offer["conversation_id"], id.as_str());
+    third
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
+    third.expect("chat_accepted").await;
 }

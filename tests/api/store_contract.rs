@@ -138,3 +138,54 @@ async fn released_offer_bars_the_rejecter_across_restarts(backend: Backend) {
     assert_eq!(chat.rejected_by, vec![agents[0]]);
     assert_eq!(chat.record.state.as_str(), "waiting");
 }
+
+both_stores!(finishing_an_accepted_chat_ends_it_and_names_its_agents);
+
+async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backend) {
+    use switchboard::domain::conversation::{Audience, ConversationState};
+    use switchboard::store::{Author, EventKind, NewEvent};
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let agents = agents(&store, 1).await;
+    let (id, version) = new_chat(&store).await;
+    let offered = store
+        .try_offer(&id, agents[0], version, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .accept_offer(&id, agents[0], offered, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    // The customer's view may still be "waiting" (the join not yet seen);
+    // the store decides: an accepted chat ends, it is not abandoned.
+    let event = NewEvent {
+        conversation: id.clone(),
+        seq: 1,
+        kind: EventKind::Ended,
+        audience: Audience::Everyone,
+        author: Author::Customer {
+            name: "Carla".into(),
+        },
+        body: "Carla ended the chat".into(),
+        client_msg_id: None,
+        created_at: 4,
+    };
+    let (state, in_chat) = store.finish_conversation(&event).await.unwrap().unwrap();
+    assert_eq!(state, ConversationState::Ended);
+    assert_eq!(in_chat, agents);
+    assert!(store
+        .open_conversations_of(agents[0])
+        .await
+        .unwrap()
+        .is_empty());
+    let again = NewEvent { seq: 2, ..event };
+    assert_eq!(
+        store.finish_conversation(&again).await.unwrap(),
+        None,
+        "closing twice changes nothing"
+    );
+    assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 1);
+}
