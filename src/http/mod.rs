@@ -7,6 +7,7 @@ mod chats;
 mod customer_ws;
 pub mod error;
 mod extract;
+mod headers;
 mod health;
 mod json;
 mod session;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -189,3 +189,24 @@ async fn console_socket_needs_a_session_and_our_origin(backend: Backend) {
     .expect("configured origin");
     ws.expect("hello").await;
 }
+
+#[tokio::test]
+async fn pages_carry_a_strict_content_security_policy() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for (path, framing) in [
+        ("/agent.html", "frame-ancestors 'none'"),
+        ("/widget/frame.html", "frame-ancestors *"),
+    ] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap();
+        assert!(
+            csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(csp.contains(framing), "{path}: {csp}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+}
