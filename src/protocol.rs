@@ -3,7 +3,7 @@
 //! `docs/protocol.md`; keep the two in step.
 
 use crate::domain::account::{AgentStatus, Profile, User};
-use crate::domain::conversation::{Audience, ConversationState};
+use crate::domain::conversation::{Audience, ConversationState, Party};
 use crate::domain::ids::{ProfileId, QueueId, UserId};
 use crate::outbox::Frame;
 use crate::store::{Author, EventKind, EventRecord};
@@ -36,14 +36,45 @@ pub enum AgentCommand {
     Reject {
         conversation_id: String,
     },
+    /// A message; with `private` it goes to the other agents only.
     Send {
         conversation_id: String,
         client_msg_id: String,
         text: String,
+        #[serde(default)]
+        private: bool,
     },
     Typing {
         conversation_id: String,
         typing: bool,
+        /// Typing in private mode is shown to agents only.
+        #[serde(default)]
+        private: bool,
+    },
+    /// An offer of choices to the customer.
+    OfferChoices {
+        conversation_id: String,
+        client_msg_id: String,
+        prompt: String,
+        options: Vec<String>,
+    },
+    /// Invite a named agent (`agent_id`) or any available agent of a queue
+    /// (`queue_id`); with `transfer` the inviter leaves once they join.
+    Invite {
+        conversation_id: String,
+        #[serde(default)]
+        agent_id: Option<UserId>,
+        #[serde(default)]
+        queue_id: Option<QueueId>,
+        #[serde(default)]
+        transfer: bool,
+    },
+    CancelInvite {
+        conversation_id: String,
+    },
+    /// Leave a conversation other agents stay in.
+    Leave {
+        conversation_id: String,
     },
     End {
         conversation_id: String,
@@ -75,6 +106,17 @@ pub enum CustomerCommand {
     },
     Typing {
         typing: bool,
+    },
+    /// Answer an offer of choices with one option.
+    Choose {
+        client_msg_id: String,
+        offer_id: String,
+        option_id: u32,
+    },
+    /// Dismiss an offer of choices without answering.
+    DismissChoices {
+        client_msg_id: String,
+        offer_id: String,
     },
     End,
     Ping,
@@ -119,6 +161,21 @@ pub enum ErrorCode {
     ConversationEnded,
     ConversationFull,
     NotParticipant,
+    /// Customers cannot send private messages or offers; agents cannot answer offers.
+    NotAllowed,
+    InvalidChoices,
+    UnknownOffer,
+    InvalidOption,
+    AlreadyAnswered,
+    /// An invitation is already pending for this chat.
+    InvitePending,
+    NoInvitePending,
+    InvalidInvite,
+    AlreadyInChat,
+    /// The invited agent is not signed in, is at capacity or holds another offer.
+    AgentUnavailable,
+    /// The last agent cannot leave while the customer is connected: end or transfer.
+    LastAgent,
     Unavailable,
     Internal,
 }
@@ -132,6 +189,16 @@ pub enum OfferEndReason {
     CustomerLeft,
     /// The server took it back (e.g. the store changed under it).
     Withdrawn,
+    /// The inviter cancelled the invitation.
+    Cancelled,
+}
+
+/// On an offer that is an invitation into a running chat.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InviteView {
+    pub inviter: String,
+    /// The inviter leaves once you join.
+    pub transfer: bool,
 }
 
 /// A user as shown to clients.
@@ -191,6 +258,27 @@ pub enum EventKindView {
     Joined,
     Left,
     Ended,
+    Choices,
+    Choice,
+    ChoicesDismissed,
+    Invited,
+    InviteEnded,
+}
+
+/// Structured payloads of events (`data`), by kind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum EventData {
+    /// `choices`: the offer.
+    Choices(crate::domain::choices::ChoiceOffer),
+    /// `choice`: the answer, linked to its offer.
+    Choice { offer_id: String, option_id: u32, label: String },
+    /// `invited`: who was invited and whether it is a transfer.
+    Invited { target: String, transfer: bool },
+    /// `invite_ended`: why it ended without a join.
+    InviteEnded { target: String, reason: String },
+    /// `choices_dismissed`.
+    Dismissed { offer_id: String },
 }
 
 /// Everything the server sends.
@@ -223,6 +311,9 @@ pub enum ServerEvent {
         queue_name: String,
         customer: CustomerView,
         expires_in_ms: u64,
+        /// Present when the offer is an invitation into a running chat.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        invite: Option<InviteView>,
     },
     /// An offer to this agent is gone without the agent answering it.
     OfferWithdrawn {
@@ -244,6 +335,8 @@ pub enum ServerEvent {
     /// A stored chat-log event. `seq` increases by one per conversation.
     Event {
         conversation_id: String,
+        /// Agents: the conversation's seq. Customers: the numbering of the
+        /// events they may see (so private events leave no gap).
         seq: i64,
         at: i64,
         kind: EventKindView,
@@ -253,6 +346,9 @@ pub enum ServerEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
         audience: Audience,
+        /// The structured part of choices, answers and invitations.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<EventData>,
     },
     /// The sender's message is stored under `seq`. `duplicate` marks the
     /// answer to a resend of an already stored message.
@@ -314,8 +410,9 @@ impl ServerEvent {
         }
     }
 
-    /// The chat-log event as a client sees it.
-    pub fn from_record(e: &EventRecord) -> Self {
+    /// The chat-log event as `party` sees it. Callers must have checked
+    /// that the event's audience admits `party` (see `conversation::audience`).
+    pub fn from_record(e: &EventRecord, party: Party) -> Self {
         let author = match &e.author {
             Author::Customer { name } => AuthorView::Customer { name: name.clone() },
             Author::Agent { name, .. } => AuthorView::Agent { name: name.clone() },
@@ -326,16 +423,26 @@ impl ServerEvent {
             EventKind::Joined => EventKindView::Joined,
             EventKind::Left => EventKindView::Left,
             EventKind::Ended => EventKindView::Ended,
+            EventKind::Choices => EventKindView::Choices,
+            EventKind::Choice => EventKindView::Choice,
+            EventKind::ChoicesDismissed => EventKindView::ChoicesDismissed,
+            EventKind::Invited => EventKindView::Invited,
+            EventKind::InviteEnded => EventKindView::InviteEnded,
+        };
+        let seq = match party {
+            Party::Customer => e.public_seq.unwrap_or(e.seq),
+            Party::Agent(_) => e.seq,
         };
         ServerEvent::Event {
             conversation_id: e.conversation.0.clone(),
-            seq: e.seq,
+            seq,
             at: e.created_at,
             kind,
             author,
             text: e.body.clone(),
             client_msg_id: e.client_msg_id.clone(),
             audience: e.audience,
+            data: e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
         }
     }
 }

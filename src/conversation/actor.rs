@@ -2,14 +2,16 @@
 //! numbers events, commits them through the group-commit writer and only
 //! then fans them out to the participants' connections.
 
-use super::{Ack, Attached, ChatError, Command, MAX_EVENTS_PER_CONVERSATION};
+use super::audience::Rendered;
+use super::{Ack, Attached, ChatError, Command, Contribution, Left, MAX_EVENTS_PER_CONVERSATION};
+use crate::domain::choices::{ChoiceBook, ChoiceOffer};
 use crate::clock::wall_ms;
 use crate::domain::conversation::{
     Audience, ConversationError, ConversationRules, ConversationState, Party,
 };
 use crate::domain::ids::{ConversationId, UserId};
 use crate::outbox::{Frame, Outbox};
-use crate::protocol::{AuthorView, ConversationView, CustomerView, ServerEvent};
+use crate::protocol::{AuthorView, ConversationView, CustomerView, EventData, ServerEvent};
 use crate::store::{Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError};
 use crate::writer::CommitWriter;
 use std::collections::{HashMap, HashSet};
@@ -43,6 +45,8 @@ async fn refuse_all(mut rx: mpsc::Receiver<Command>, error: ChatError) {
             Command::Attach { reply, .. } => drop(reply.send(Err(error))),
             Command::Send { reply, .. } => drop(reply.send(Err(error))),
             Command::Join { reply, .. } => drop(reply.send(Err(error))),
+            Command::Leave { reply, .. } => drop(reply.send(Err(error))),
+            Command::Note { reply, .. } => drop(reply.send(Err(error))),
             Command::End { reply, .. } => drop(reply.send(Err(error))),
             Command::Detach { .. } | Command::Typing { .. } => {}
         }
@@ -62,8 +66,12 @@ struct Actor {
     queue_name: String,
     rules: ConversationRules,
     next_seq: i64,
-    /// (sender key, client message id) → seq: idempotency is per sender.
-    client_msg_ids: HashMap<(String, String), i64>,
+    /// Next number of an event everyone sees (customers count these).
+    next_public_seq: i64,
+    /// (sender key, client message id) → (seq, public seq): idempotency is per sender.
+    client_msg_ids: HashMap<(String, String), (i64, Option<i64>)>,
+    /// Offers of choices and whether each was answered.
+    choices: ChoiceBook,
     /// Agents whose joining is in the log; recovery announces the others.
     announced: HashSet<UserId>,
     /// Set after a failed commit: its outcome is unknown (it may have
@@ -77,7 +85,8 @@ impl From<ConversationError> for ChatError {
     fn from(e: ConversationError) -> Self {
         match e {
             ConversationError::Ended => ChatError::Ended,
-            ConversationError::NotParticipant => ChatError::NotParticipant,
+                ConversationError::NotParticipant => ChatError::NotParticipant,
+            ConversationError::LastAgent => ChatError::LastAgent,
         }
     }
 }
@@ -100,6 +109,7 @@ impl Actor {
             .ok_or(ChatError::NotFound)?;
         let position = store.log_position(&id).await.map_err(unavailable)?;
         let agents = store.conversation_agents(&id).await.map_err(unavailable)?;
+        let choices = load_choices(&store, &id).await?;
         let queue_name = store
             .list_queues()
             .await
@@ -116,7 +126,9 @@ impl Actor {
             record,
             queue_name,
             next_seq: position.last_seq + 1,
+            next_public_seq: position.last_public_seq + 1,
             client_msg_ids: position.client_msg_ids,
+            choices,
             announced: position.announced,
             position_uncertain: false,
             subscribers: Vec::new(),
@@ -160,24 +172,25 @@ impl Actor {
                 party,
                 name,
                 client_msg_id,
-                text,
+                contribution,
                 reply,
             } => {
-                let result = self
-                    .send(
-                        party,
-                        name,
-                        client_msg_id.as_str().to_owned(),
-                        text.into_string(),
-                    )
-                    .await;
+                let client_msg_id = client_msg_id.as_str().to_owned();
+                let result = self.send(party, name, client_msg_id, contribution).await;
                 let _ = reply.send(result);
             }
             Command::Typing {
                 party,
                 name,
                 typing,
-            } => self.typing(party, name, typing),
+                private,
+            } => self.typing(party, name, typing, private),
+            Command::Leave { agent, name, reply } => {
+                let _ = reply.send(self.leave(agent, name).await);
+            }
+            Command::Note { note, reply } => {
+                let _ = reply.send(self.note(note).await);
+            }
             Command::Join { agent, name, reply } => {
                 let _ = reply.send(self.join(agent, name).await);
             }
@@ -191,7 +204,7 @@ impl Actor {
         self.subscribers.iter().any(|s| s.party == Party::Customer)
     }
 
-    fn view(&self) -> ConversationView {
+    fn view(&self, party: Party) -> ConversationView {
         ConversationView {
             conversation_id: self.id.0.clone(),
             queue_id: self.record.queue,
@@ -202,7 +215,10 @@ impl Actor {
                 email: self.record.customer_email.clone(),
             },
             customer_connected: self.customer_connected(),
-            last_seq: self.next_seq - 1,
+            last_seq: match party {
+                Party::Customer => self.next_public_seq - 1,
+                Party::Agent(_) => self.next_seq - 1,
+            },
         }
     }
 
@@ -238,20 +254,23 @@ impl Actor {
             }
         }
         self.settle_position().await?;
+        // Customers resume by the public numbering and read only public
+        // events; both reads still pass through the audience filter.
         let mut backlog: Vec<Frame> = Vec::new();
         let mut cursor = after_seq.max(0);
         loop {
-            let page = self
-                .store
-                .events_after(&self.id, cursor, REPLAY_PAGE)
-                .await
-                .map_err(unavailable)?;
+            let page = match party {
+                Party::Customer => self.store.events_after_public(&self.id, cursor, REPLAY_PAGE).await,
+                Party::Agent(_) => self.store.events_after(&self.id, cursor, REPLAY_PAGE).await,
+            }
+            .map_err(unavailable)?;
             let full_page = page.len() as i64 == REPLAY_PAGE;
             for event in &page {
-                cursor = event.seq;
-                if event.audience.admits(party) {
-                    backlog.push(ServerEvent::from_record(event).to_frame());
-                }
+                cursor = match party {
+                    Party::Customer => event.public_seq.unwrap_or(cursor),
+                    Party::Agent(_) => event.seq,
+                };
+                backlog.extend(Rendered::new(event).frame_for(party));
             }
             if !full_page {
                 break;
@@ -267,7 +286,7 @@ impl Actor {
             self.announce_presence();
         }
         Ok(Attached {
-            view: self.view(),
+            view: self.view(party),
             backlog,
         })
     }
@@ -283,10 +302,10 @@ impl Actor {
 
     /// Delivers a committed event to every subscriber its audience admits.
     fn fan_out(&self, event: &NewEvent) {
-        let frame = ServerEvent::from_record(event).to_frame();
+        let rendered = Rendered::new(event);
         for s in &self.subscribers {
-            if event.audience.admits(s.party) {
-                s.outbox.push_frame(frame.clone());
+            if let Some(frame) = rendered.frame_for(s.party) {
+                s.outbox.push_frame(frame);
             }
         }
     }
@@ -329,8 +348,10 @@ impl Actor {
             self.record = record;
         }
         self.next_seq = position.last_seq + 1;
+        self.next_public_seq = position.last_public_seq + 1;
         self.client_msg_ids = position.client_msg_ids;
         self.announced = position.announced;
+        self.choices = load_choices(&self.store, &self.id).await?;
         self.position_uncertain = false;
         for event in &landed {
             self.fan_out(event);
@@ -341,19 +362,31 @@ impl Actor {
     fn new_event(
         &self,
         kind: EventKind,
+        audience: Audience,
         author: Author,
         body: String,
+        data: Option<EventData>,
         client_msg_id: Option<String>,
     ) -> NewEvent {
         NewEvent {
             conversation: self.id.clone(),
             seq: self.next_seq,
+            public_seq: (audience == Audience::Everyone).then_some(self.next_public_seq),
             kind,
-            audience: Audience::Everyone,
+            audience,
             author,
             body,
+            data: data.and_then(|d| serde_json::to_string(&d).ok()),
             client_msg_id,
             created_at: wall_ms(),
+        }
+    }
+
+    /// Numbering after `event` is stored.
+    fn advance(&mut self, event: &NewEvent) {
+        self.next_seq = event.seq + 1;
+        if let Some(public) = event.public_seq {
+            self.next_public_seq = public + 1;
         }
     }
 
@@ -363,10 +396,10 @@ impl Actor {
             self.position_uncertain = true;
             return Err(unavailable(e));
         }
-        self.next_seq = event.seq + 1;
+        self.advance(&event);
         if let Some(id) = &event.client_msg_id {
             self.client_msg_ids
-                .insert((event.author.sender_key(), id.clone()), event.seq);
+                .insert((event.author.sender_key(), id.clone()), (event.seq, event.public_seq));
         }
         self.fan_out(&event);
         Ok(())
@@ -377,36 +410,81 @@ impl Actor {
         party: Party,
         name: String,
         client_msg_id: String,
-        text: String,
+        contribution: Contribution,
     ) -> Result<Ack, ChatError> {
         self.settle_position().await?;
         let author = self.author(party, name);
         // A resend gets its original ack, even after the chat ended.
         let key = (author.sender_key(), client_msg_id);
-        if let Some(&seq) = self.client_msg_ids.get(&key) {
+        if let Some(&(seq, public_seq)) = self.client_msg_ids.get(&key) {
             return Ok(Ack {
                 seq,
+                public_seq,
                 duplicate: true,
             });
         }
         self.rules.check_send(party)?;
-        // Only messages count against the limit: joining and ending always work.
+        // Only contributions count against the limit: joining and ending always work.
         if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
             return Err(ChatError::Full);
         }
-        let event = self.new_event(EventKind::Message, author, text, Some(key.1));
-        let seq = event.seq;
+        let (kind, audience, body, data, answered) = match (contribution, party) {
+            (Contribution::Message { audience, .. }, Party::Customer) if audience != Audience::Everyone => {
+                return Err(ChatError::NotAllowed)
+            }
+            (Contribution::Message { text, audience }, _) => {
+                (EventKind::Message, audience, text.into_string(), None, None)
+            }
+            (Contribution::OfferChoices { prompt, options }, Party::Agent(_)) => {
+                let offer = ChoiceOffer::parse(uuid::Uuid::new_v4().to_string(), &prompt, &options)?;
+                let body = offer.as_text();
+                (EventKind::Choices, Audience::Everyone, body, Some(EventData::Choices(offer)), None)
+            }
+            (Contribution::Answer { offer_id, option_id }, Party::Customer) => match option_id {
+                Some(option_id) => {
+                    let option = self.choices.check_answer(&offer_id, option_id)?;
+                    let data = EventData::Choice {
+                        offer_id: offer_id.clone(),
+                        option_id,
+                        label: option.label.clone(),
+                    };
+                    (EventKind::Choice, Audience::Everyone, option.label, Some(data), Some(offer_id))
+                }
+                None => {
+                    self.choices.check_dismiss(&offer_id)?;
+                    let data = EventData::Dismissed { offer_id: offer_id.clone() };
+                    let body = "Dismissed the choices".to_owned();
+                    (EventKind::ChoicesDismissed, Audience::Everyone, body, Some(data), Some(offer_id))
+                }
+            },
+            _ => return Err(ChatError::NotAllowed),
+        };
+        let offered = match &data {
+            Some(EventData::Choices(offer)) => Some(offer.clone()),
+            _ => None,
+        };
+        let event = self.new_event(kind, audience, author, body, data, Some(key.1));
+        let (seq, public_seq) = (event.seq, event.public_seq);
         self.commit(event).await?;
+        if let Some(offer) = offered {
+            self.choices.offered(offer);
+        }
+        if let Some(offer_id) = answered {
+            self.choices.closed(&offer_id);
+        }
         Ok(Ack {
             seq,
+            public_seq,
             duplicate: false,
         })
     }
 
-    fn typing(&mut self, party: Party, name: String, typing: bool) {
+    fn typing(&mut self, party: Party, name: String, typing: bool, private: bool) {
         if self.rules.check_send(party).is_err() {
             return;
         }
+        // Private typing is an agents-only event like a private message.
+        let audience = if private { Audience::AgentsOnly } else { Audience::Everyone };
         let author = match party {
             Party::Customer => AuthorView::Customer { name },
             Party::Agent(_) => AuthorView::Agent { name },
@@ -417,7 +495,7 @@ impl Actor {
             typing,
         }
         .to_frame();
-        for s in self.subscribers.iter().filter(|s| s.party != party) {
+        for s in self.subscribers.iter().filter(|s| s.party != party && audience.admits(s.party)) {
             s.outbox.push_frame(frame.clone());
         }
     }
@@ -435,13 +513,13 @@ impl Actor {
                 name: name.clone(),
             };
             let body = format!("{name} joined the chat");
-            let event = self.new_event(EventKind::Joined, author, body, None);
+            let event = self.new_event(EventKind::Joined, Audience::Everyone, author, body, None, None);
             self.commit(event).await?;
             self.announced.insert(agent);
         }
         self.rules = rules;
         self.record.state = self.rules.state();
-        Ok(self.view())
+        Ok(self.view(Party::Agent(agent)))
     }
 
     /// Ends the conversation for everyone. The store decides the final state
@@ -460,12 +538,12 @@ impl Actor {
             format!("{name} ended the chat")
         };
         let author = self.author(party, name);
-        let event = self.new_event(EventKind::Ended, author, body, None);
+        let event = self.new_event(EventKind::Ended, Audience::Everyone, author, body, None, None);
         match self.store.finish_conversation(&event).await {
             Ok(Some((state, agents))) => {
                 self.rules = ConversationRules::new(state, []);
                 self.record.state = state;
-                self.next_seq = event.seq + 1;
+                self.advance(&event);
                 self.fan_out(&event);
                 Ok((state, agents))
             }
@@ -480,4 +558,62 @@ impl Actor {
             }
         }
     }
+
+    /// Appends a server-written event while the chat is live.
+    async fn note(&mut self, note: super::Note) -> Result<(), ChatError> {
+        self.settle_position().await?;
+        if self.rules.state().is_final() {
+            return Err(ChatError::Ended);
+        }
+        let event = self.new_event(note.kind, note.audience, Author::System, note.body, note.data, None);
+        self.commit(event).await
+    }
+
+    /// An agent leaves; the others (and the customer) see it. The last agent
+    /// leaving a customer who is gone ends the chat.
+    async fn leave(&mut self, agent: UserId, name: String) -> Result<Left, ChatError> {
+        self.settle_position().await?;
+        let mut rules = self.rules.clone();
+        let ends = rules.leave(agent, self.customer_connected())?;
+        if ends {
+            self.end(Party::Agent(agent), name).await?;
+            return Ok(Left::Ended);
+        }
+        let author = Author::Agent { id: agent, name: name.clone() };
+        let event = self.new_event(EventKind::Left, Audience::Everyone, author, format!("{name} left the chat"), None, None);
+        match self.store.leave_conversation(agent, &event).await {
+            Ok(true) => {}
+            Ok(false) => return Err(ChatError::NotParticipant),
+            Err(e) => {
+                self.position_uncertain = true;
+                return Err(unavailable(e));
+            }
+        }
+        self.rules = rules;
+        self.advance(&event);
+        self.fan_out(&event);
+        // The agent's connection stops receiving this conversation.
+        self.subscribers.retain(|s| s.party != Party::Agent(agent));
+        Ok(Left::Stayed)
+    }
+}
+
+/// Rebuilds the offers of choices and their answers from the log.
+async fn load_choices(store: &DynStore, id: &ConversationId) -> Result<ChoiceBook, ChatError> {
+    let mut book = ChoiceBook::default();
+    let events = store
+        .events_after(id, 0, MAX_EVENTS_PER_CONVERSATION + 100)
+        .await
+        .map_err(unavailable)?;
+    for event in events {
+        let data = event.data.as_deref().and_then(|d| serde_json::from_str::<EventData>(d).ok());
+        match data {
+            Some(EventData::Choices(offer)) => book.offered(offer),
+            Some(EventData::Choice { offer_id, .. }) | Some(EventData::Dismissed { offer_id }) => {
+                book.closed(&offer_id)
+            }
+            _ => {}
+        }
+    }
+    Ok(book)
 }

@@ -7,12 +7,15 @@
 //! request starts a fresh one from the store.
 
 mod actor;
+pub mod audience;
 
-use crate::domain::conversation::{ConversationState, Party};
+use crate::domain::choices::ChoiceError;
+use crate::domain::conversation::{Audience, ConversationState, Party};
 use crate::domain::ids::{ConversationId, UserId};
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{Frame, Outbox};
-use crate::protocol::{ConversationView, ErrorCode};
+use crate::protocol::{ConversationView, ErrorCode, EventData};
+use crate::store::EventKind;
 use crate::store::DynStore;
 use crate::writer::CommitWriter;
 use std::collections::HashMap;
@@ -37,6 +40,12 @@ pub enum ChatError {
     Full,
     #[error("the chat log is unavailable; retry")]
     Unavailable,
+    #[error("not allowed for this participant")]
+    NotAllowed,
+    #[error(transparent)]
+    Choice(#[from] ChoiceError),
+    #[error("the last agent cannot leave while the customer is connected: end or transfer the chat")]
+    LastAgent,
 }
 
 impl ChatError {
@@ -47,6 +56,12 @@ impl ChatError {
             ChatError::NotParticipant => ErrorCode::NotParticipant,
             ChatError::Full => ErrorCode::ConversationFull,
             ChatError::Unavailable => ErrorCode::Unavailable,
+            ChatError::NotAllowed => ErrorCode::NotAllowed,
+            ChatError::Choice(ChoiceError::InvalidOffer) => ErrorCode::InvalidChoices,
+            ChatError::Choice(ChoiceError::UnknownOffer) => ErrorCode::UnknownOffer,
+            ChatError::Choice(ChoiceError::InvalidOption) => ErrorCode::InvalidOption,
+            ChatError::Choice(ChoiceError::AlreadyAnswered) => ErrorCode::AlreadyAnswered,
+            ChatError::LastAgent => ErrorCode::LastAgent,
         }
     }
 }
@@ -64,7 +79,45 @@ pub struct Attached {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
     pub seq: i64,
+    /// The customer-visible number (None for a private message).
+    pub public_seq: Option<i64>,
     pub duplicate: bool,
+}
+
+impl Ack {
+    /// The number `party` knows the message by.
+    pub fn seq_for(&self, party: Party) -> i64 {
+        match party {
+            Party::Customer => self.public_seq.unwrap_or(self.seq),
+            Party::Agent(_) => self.seq,
+        }
+    }
+}
+
+/// What a party writes: a text message, an offer of choices, or an answer.
+#[derive(Debug, Clone)]
+pub enum Contribution {
+    Message { text: MessageText, audience: Audience },
+    OfferChoices { prompt: String, options: Vec<String> },
+    Answer { offer_id: String, option_id: Option<u32> },
+}
+
+/// A server-written event for the log (invitations and their outcomes).
+#[derive(Debug, Clone)]
+pub struct Note {
+    pub kind: EventKind,
+    pub audience: Audience,
+    pub body: String,
+    pub data: Option<EventData>,
+}
+
+/// Whether an agent's leaving ended the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Left {
+    /// Other agents stay.
+    Stayed,
+    /// They were the last agent and the customer was gone: the chat ended.
+    Ended,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, ChatError>>;
@@ -83,13 +136,23 @@ enum Command {
         party: Party,
         name: String,
         client_msg_id: ClientMsgId,
-        text: MessageText,
+        contribution: Contribution,
         reply: Reply<Ack>,
     },
     Typing {
         party: Party,
         name: String,
         typing: bool,
+        private: bool,
+    },
+    Leave {
+        agent: UserId,
+        name: String,
+        reply: Reply<Left>,
+    },
+    Note {
+        note: Note,
+        reply: Reply<()>,
     },
     Join {
         agent: UserId,
@@ -182,32 +245,53 @@ impl Conversations {
         let _ = tx.try_send(Command::Detach { connection });
     }
 
-    /// Stores a message and delivers it; returns once it is durable.
+    /// Stores a contribution and delivers it; returns once it is durable.
     pub async fn send(
         &self,
         id: &ConversationId,
         party: Party,
         name: &str,
         client_msg_id: ClientMsgId,
-        text: MessageText,
+        contribution: Contribution,
     ) -> Result<Ack, ChatError> {
         self.request(id, |reply| Command::Send {
             party,
             name: name.to_owned(),
             client_msg_id: client_msg_id.clone(),
-            text: text.clone(),
+            contribution: contribution.clone(),
             reply,
         })
         .await
     }
 
-    /// Forwards a typing indicator (best effort, not stored).
-    pub fn typing(&self, id: &ConversationId, party: Party, name: &str, typing: bool) {
+    /// Forwards a typing indicator (best effort, not stored). Private typing
+    /// reaches agents only.
+    pub fn typing(&self, id: &ConversationId, party: Party, name: &str, typing: bool, private: bool) {
         let _ = self.actor(id).try_send(Command::Typing {
             party,
             name: name.to_owned(),
             typing,
+            private,
         });
+    }
+
+    /// Appends a server-written event (e.g. an invitation's outcome).
+    pub async fn note(&self, id: &ConversationId, note: Note) -> Result<(), ChatError> {
+        self.request(id, |reply| Command::Note {
+            note: note.clone(),
+            reply,
+        })
+        .await
+    }
+
+    /// An agent leaves a conversation.
+    pub async fn leave(&self, id: &ConversationId, agent: UserId, name: &str) -> Result<Left, ChatError> {
+        self.request(id, |reply| Command::Leave {
+            agent,
+            name: name.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// Adds an agent that routing handed the chat to. Idempotent.

@@ -97,6 +97,8 @@ pub enum ConversationError {
     Ended,
     #[error("you are not a participant of this conversation")]
     NotParticipant,
+    #[error("the last agent cannot leave while the customer is connected")]
+    LastAgent,
 }
 
 /// The rule-relevant state of one conversation.
@@ -155,6 +157,22 @@ impl ConversationRules {
         Ok(self.agents.insert(agent))
     }
 
+    /// An agent leaves. Returns true when that ends the chat: they were the
+    /// last agent and the customer is gone. The last agent may not leave a
+    /// connected customer alone: they end or transfer the chat instead.
+    pub fn leave(&mut self, agent: UserId, customer_connected: bool) -> Result<bool, ConversationError> {
+        self.check_send(Party::Agent(agent))?;
+        let last = self.agents.len() == 1;
+        if last && customer_connected {
+            return Err(ConversationError::LastAgent);
+        }
+        self.agents.remove(&agent);
+        if last {
+            self.state = ConversationState::Ended;
+        }
+        Ok(last)
+    }
+
     /// Ends the conversation. Ending a chat nobody accepted yet abandons it.
     pub fn end(&mut self, party: Party) -> Result<ConversationState, ConversationError> {
         self.check_end(party)?;
@@ -203,6 +221,17 @@ mod tests {
         assert_eq!(c.check_send(Party::Customer), Err(ConversationError::Ended));
         assert_eq!(c.end(Party::Customer), Err(ConversationError::Ended));
         assert_eq!(c.join(B), Err(ConversationError::Ended));
+    }
+
+    #[test]
+    fn last_agent_cannot_leave_a_connected_customer() {
+        let mut c = ConversationRules::new(ConversationState::Active, [A, B]);
+        assert_eq!(c.leave(A, true), Ok(false), "B stays: a transfer");
+        assert!(!c.has_agent(A));
+        assert_eq!(c.leave(A, true), Err(ConversationError::NotParticipant));
+        assert_eq!(c.leave(B, true), Err(ConversationError::LastAgent));
+        assert_eq!(c.leave(B, false), Ok(true), "customer gone: leaving ends it");
+        assert_eq!(c.state(), ConversationState::Ended);
     }
 
     #[test]

@@ -138,12 +138,51 @@ pub struct QueuePlace {
     pub estimated_wait_secs: Option<u32>,
 }
 
+/// Whom an invitation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteTarget {
+    /// A named agent: offered to them only; a reject or timeout ends it.
+    Agent(UserId),
+    /// Any available agent of a queue, chosen like for a new chat.
+    Queue(QueueId),
+}
+
+/// An invitation into an active chat.
+#[derive(Debug, Clone)]
+pub struct InviteInit {
+    pub invite_id: i64,
+    pub target: InviteTarget,
+    /// The chat's own queue: its offer timeout applies.
+    pub chat_queue: QueueId,
+    /// Agents already in the chat: never offered the invitation.
+    pub excluded: HashSet<UserId>,
+    pub version: i64,
+    /// Order among invitations (creation time, ms).
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+struct WaitingInvite {
+    init: InviteInit,
+    offer: Option<PendingOffer>,
+    rejected_by: HashSet<UserId>,
+}
+
+/// What an agent is answering: an offered chat or an invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answering {
+    Chat { version: i64 },
+    Invite { invite_id: i64, version: i64 },
+}
+
 /// The whole routing state of one node.
 #[derive(Debug, Default)]
 pub struct RoutingState {
     queues: HashMap<QueueId, QueueRule>,
     agents: HashMap<UserId, AgentSlot>,
     chats: HashMap<ConversationId, WaitingChat>,
+    /// At most one pending invitation per chat, keyed by the chat.
+    invites: HashMap<ConversationId, WaitingInvite>,
     average_wait_ms: HashMap<QueueId, f64>,
 }
 
@@ -199,12 +238,20 @@ impl RoutingState {
     /// The agent's console went away. Their pending offer, if any, is
     /// withdrawn (the chat is not marked as rejected by them) and returned so
     /// the caller can persist that and route the chat again.
-    pub fn agent_offline(&mut self, agent: UserId) -> Option<(ConversationId, i64)> {
+    pub fn agent_offline(&mut self, agent: UserId) -> Option<(ConversationId, Answering)> {
         let slot = self.agents.remove(&agent)?;
         let chat_id = slot.offer?;
-        let chat = self.chats.get_mut(&chat_id)?;
-        chat.offer = None;
-        Some((chat_id, chat.init.version))
+        if let Some(chat) = self.chats.get_mut(&chat_id) {
+            chat.offer = None;
+            return Some((chat_id, Answering::Chat { version: chat.init.version }));
+        }
+        let invite = self.invites.get_mut(&chat_id)?;
+        invite.offer = None;
+        let answering = Answering::Invite {
+            invite_id: invite.init.invite_id,
+            version: invite.init.version,
+        };
+        Some((chat_id, answering))
     }
 
     pub fn is_online(&self, agent: UserId) -> bool {
@@ -354,10 +401,27 @@ impl RoutingState {
         agent: UserId,
         chat_id: &ConversationId,
     ) -> Result<i64, RoutingError> {
+        match self.answering(agent, chat_id)? {
+            Answering::Chat { version } | Answering::Invite { version, .. } => Ok(version),
+        }
+    }
+
+    /// What `agent` would be answering for `chat_id`, or why they cannot.
+    pub fn answering(&self, agent: UserId, chat_id: &ConversationId) -> Result<Answering, RoutingError> {
         let slot = self.agents.get(&agent).ok_or(RoutingError::NotSignedIn)?;
         if let Some(chat) = self.chats.get(chat_id) {
             if chat.offer.map(|o| o.agent) == Some(agent) {
-                return Ok(chat.init.version);
+                return Ok(Answering::Chat {
+                    version: chat.init.version,
+                });
+            }
+        }
+        if let Some(invite) = self.invites.get(chat_id) {
+            if invite.offer.map(|o| o.agent) == Some(agent) {
+                return Ok(Answering::Invite {
+                    invite_id: invite.init.invite_id,
+                    version: invite.init.version,
+                });
             }
         }
         Err(match slot.past_outcome(chat_id) {
@@ -438,6 +502,18 @@ impl RoutingState {
             .collect()
     }
 
+    /// Invitation offers whose deadline has passed: (chat, agent, invite id, version).
+    pub fn expired_invites(&self, now: Millis) -> Vec<(ConversationId, UserId, i64, i64)> {
+        self.invites
+            .iter()
+            .filter_map(|(id, i)| {
+                i.offer
+                    .filter(|o| o.deadline <= now)
+                    .map(|o| (id.clone(), o.agent, i.init.invite_id, i.init.version))
+            })
+            .collect()
+    }
+
     /// Chats whose customer has been gone longer than `grace_ms`.
     pub fn abandoned_chats(&self, now: Millis, grace_ms: u64) -> Vec<ConversationId> {
         self.chats
@@ -454,6 +530,7 @@ impl RoutingState {
     /// The earliest time something must happen without outside input: an
     /// offer deadline or the end of a customer's grace period.
     pub fn next_deadline(&self, grace_ms: u64) -> Option<Millis> {
+        let invites = self.invites.values().filter_map(|i| i.offer.map(|o| o.deadline));
         self.chats
             .values()
             .flat_map(|c| {
@@ -461,6 +538,7 @@ impl RoutingState {
                 let away = c.init.customer_away_since.map(|s| s + grace_ms);
                 offer.into_iter().chain(away)
             })
+            .chain(invites)
             .min()
     }
 
@@ -551,6 +629,142 @@ impl RoutingState {
         self.chats.len()
     }
 
+    /// Whether an agent could take an invitation right now: signed in with
+    /// chat, below capacity and holding no other offer. (A named colleague
+    /// may be invited while Not ready.)
+    pub fn can_take_invite(&self, agent: UserId) -> bool {
+        self.agents
+            .get(&agent)
+            .is_some_and(|a| a.takes_chat && a.open_chats < a.capacity && a.offer.is_none())
+    }
+
+    pub fn has_invite(&self, chat: &ConversationId) -> bool {
+        self.invites.contains_key(chat)
+    }
+
+    /// Starts routing an invitation (one per chat; the caller checked).
+    pub fn add_invite(&mut self, chat: ConversationId, init: InviteInit) {
+        self.invites.insert(
+            chat,
+            WaitingInvite {
+                init,
+                offer: None,
+                rejected_by: HashSet::new(),
+            },
+        );
+    }
+
+    fn invite_candidate(&self, invite: &WaitingInvite) -> Option<UserId> {
+        let usable = |id: &UserId| !invite.init.excluded.contains(id) && !invite.rejected_by.contains(id);
+        match invite.init.target {
+            InviteTarget::Agent(agent) => (usable(&agent) && self.can_take_invite(agent)).then_some(agent),
+            InviteTarget::Queue(queue) => self
+                .agents
+                .iter()
+                .filter(|(id, a)| {
+                    usable(id)
+                        && a.status == AgentStatus::Ready
+                        && a.takes_chat
+                        && a.queues.contains(&queue)
+                        && a.open_chats < a.capacity
+                        && a.offer.is_none()
+                })
+                .min_by_key(|(id, a)| (a.idle_since, **id))
+                .map(|(id, _)| *id),
+        }
+    }
+
+    /// The next invitation offer to make: (chat, agent, invite id, version).
+    /// Invitations go before new chats: a customer is already talking.
+    pub fn next_invite_offer(&self) -> Option<(ConversationId, UserId, i64, i64)> {
+        let mut waiting: Vec<(&ConversationId, &WaitingInvite)> =
+            self.invites.iter().filter(|(_, i)| i.offer.is_none()).collect();
+        waiting.sort_by_key(|(id, i)| (i.init.created_at_ms, (*id).clone()));
+        waiting.into_iter().find_map(|(chat, invite)| {
+            self.invite_candidate(invite)
+                .map(|agent| (chat.clone(), agent, invite.init.invite_id, invite.init.version))
+        })
+    }
+
+    /// Records an invitation offer the store accepted.
+    pub fn invite_offer_made(&mut self, chat: &ConversationId, agent: UserId, version: i64, now: Millis) -> Option<PendingOffer> {
+        let timeout = {
+            let invite = self.invites.get(chat)?;
+            self.queues
+                .get(&invite.init.chat_queue)
+                .map_or(30_000, |q| q.offer_timeout_ms)
+        };
+        let slot = self.agents.get_mut(&agent)?;
+        let invite = self.invites.get_mut(chat)?;
+        let offer = PendingOffer {
+            agent,
+            deadline: now + timeout,
+        };
+        invite.offer = Some(offer);
+        invite.init.version = version;
+        slot.offer = Some(chat.clone());
+        Some(offer)
+    }
+
+    /// The invited agent accepted and the store recorded it.
+    pub fn invite_accepted(&mut self, agent: UserId, chat: &ConversationId, now: Millis) {
+        self.invites.remove(chat);
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            slot.offer = None;
+            slot.open_chats += 1;
+            slot.idle_since = now;
+            slot.remember(chat.clone(), OfferOutcome::Accepted);
+        }
+    }
+
+    /// An invitation offer ended unanswered (stored with the new `version`).
+    /// Returns true when the invitation itself is over: a named agent
+    /// rejected or let it time out. A queue invitation goes on to others.
+    pub fn invite_released(&mut self, chat: &ConversationId, agent: UserId, outcome: OfferOutcome, version: i64) -> bool {
+        let mut over = false;
+        if let Some(invite) = self.invites.get_mut(chat) {
+            if invite.offer.map(|o| o.agent) == Some(agent) {
+                invite.offer = None;
+            }
+            invite.init.version = version;
+            if matches!(outcome, OfferOutcome::Rejected | OfferOutcome::TimedOut) {
+                invite.rejected_by.insert(agent);
+                over = matches!(invite.init.target, InviteTarget::Agent(_));
+            }
+        }
+        if let Some(slot) = self.agents.get_mut(&agent) {
+            if slot.offer.as_ref() == Some(chat) {
+                slot.offer = None;
+            }
+            if outcome == OfferOutcome::TimedOut {
+                slot.status = AgentStatus::NotReady {
+                    reason: NO_ANSWER_REASON.into(),
+                };
+            }
+            slot.remember(chat.clone(), outcome);
+        }
+        if over {
+            self.invites.remove(chat);
+        }
+        over
+    }
+
+    /// Drops an invitation (cancelled, or its chat ended); returns its id
+    /// and the agent whose offer disappears.
+    pub fn remove_invite(&mut self, chat: &ConversationId) -> Option<(i64, Option<UserId>)> {
+        let invite = self.invites.remove(chat)?;
+        let agent = invite.offer.map(|o| o.agent);
+        if let Some(agent) = agent {
+            if let Some(slot) = self.agents.get_mut(&agent) {
+                if slot.offer.as_ref() == Some(chat) {
+                    slot.offer = None;
+                }
+                slot.remember(chat.clone(), OfferOutcome::Withdrawn);
+            }
+        }
+        Some((invite.init.invite_id, agent))
+    }
+
     /// Panics if the agent and chat views of pending offers disagree. Called
     /// by tests after every step.
     pub fn check_invariants(&self) {
@@ -572,10 +786,21 @@ impl RoutingState {
         }
         for (agent, slot) in &self.agents {
             if let Some(chat_id) = &slot.offer {
-                let chat = self.chats.get(chat_id).unwrap_or_else(|| {
-                    panic!("agent {agent} holds offer of unknown chat {chat_id}")
-                });
-                assert_eq!(chat.offer.map(|o| o.agent), Some(*agent));
+                let holder = match (self.chats.get(chat_id), self.invites.get(chat_id)) {
+                    (Some(chat), _) => chat.offer.map(|o| o.agent),
+                    (None, Some(invite)) => invite.offer.map(|o| o.agent),
+                    (None, None) => panic!("agent {agent} holds offer of unknown chat {chat_id}"),
+                };
+                assert_eq!(holder, Some(*agent));
+            }
+        }
+        for (chat_id, invite) in &self.invites {
+            if let Some(offer) = invite.offer {
+                assert!(
+                    !invite.init.excluded.contains(&offer.agent),
+                    "invite of {chat_id} offered to a participant"
+                );
+                assert!(!self.chats.contains_key(chat_id), "{chat_id} both queued and inviting");
             }
         }
     }

@@ -209,7 +209,7 @@ fn agent_going_offline_withdraws_the_offer_without_barring_them() {
     s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
     s.enqueue(chat(1), waiting(Q1, 0));
     offer_next(&mut s, 0).unwrap();
-    assert_eq!(s.agent_offline(A), Some((chat(1), 2)));
+    assert_eq!(s.agent_offline(A), Some((chat(1), Answering::Chat { version: 2 })));
     s.check_invariants();
     assert_eq!(offer_next(&mut s, 1), Some((chat(1), B)));
 }
@@ -300,4 +300,72 @@ fn wait_estimate_follows_accepted_waits() {
     places.sort_by_key(|p| p.position);
     assert_eq!(places[0].estimated_wait_secs, Some(20));
     assert_eq!(places[1].estimated_wait_secs, Some(40));
+}
+
+fn invite(target: InviteTarget, excluded: &[UserId]) -> InviteInit {
+    InviteInit {
+        invite_id: 7,
+        target,
+        chat_queue: Q1,
+        excluded: excluded.iter().copied().collect(),
+        version: 1,
+        created_at_ms: 0,
+    }
+}
+
+const C: UserId = UserId(12);
+
+#[test]
+fn queue_invite_skips_participants_and_goes_on_after_a_reject() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.agent_online(C, sign_in(&[Q1], AgentStatus::Ready), 2);
+    s.add_invite(chat(1), invite(InviteTarget::Queue(Q1), &[A]));
+    let (c, agent, id, v) = s.next_invite_offer().unwrap();
+    assert_eq!((c.clone(), agent, id), (chat(1), B, 7), "A is in the chat; B idle longest");
+    s.invite_offer_made(&c, B, v + 1, 10);
+    s.check_invariants();
+    assert_eq!(s.answering(B, &c), Ok(Answering::Invite { invite_id: 7, version: v + 1 }));
+    assert!(!s.invite_released(&c, B, OfferOutcome::Rejected, v + 2), "a queue invite goes on");
+    let (_, next, _, _) = s.next_invite_offer().unwrap();
+    assert_eq!(next, C);
+}
+
+#[test]
+fn named_invite_ends_on_reject_or_timeout_and_needs_a_free_agent() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q2], AgentStatus::not_ready("Pause").unwrap()), 0);
+    assert!(s.can_take_invite(B), "a colleague in Pause can still be asked");
+    s.add_invite(chat(1), invite(InviteTarget::Agent(B), &[A]));
+    let (c, agent, _, v) = s.next_invite_offer().unwrap();
+    assert_eq!(agent, B);
+    let offer = s.invite_offer_made(&c, B, v + 1, 100).unwrap();
+    assert_eq!(offer.deadline, 30_100, "the chat's queue timeout");
+    assert!(!s.can_take_invite(B), "one offer at a time");
+    let expired = s.expired_invites(30_100);
+    assert_eq!(expired.len(), 1);
+    assert!(s.invite_released(&c, B, OfferOutcome::TimedOut, v + 2), "a named invite is over");
+    assert!(!s.has_invite(&c));
+    assert_eq!(s.agent_status(B).unwrap().0, AgentStatus::NotReady { reason: "No answer".into() });
+    s.check_invariants();
+}
+
+#[test]
+fn accepted_invite_counts_against_capacity_and_cancel_withdraws() {
+    let mut s = state();
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.add_invite(chat(1), invite(InviteTarget::Agent(B), &[A]));
+    let (c, _, _, v) = s.next_invite_offer().unwrap();
+    s.invite_offer_made(&c, B, v + 1, 0);
+    assert_eq!(s.remove_invite(&c), Some((7, Some(B))));
+    assert_eq!(s.check_answer(B, &c), Err(RoutingError::OfferWithdrawn));
+    s.add_invite(chat(2), invite(InviteTarget::Agent(B), &[A]));
+    let (c, _, _, v) = s.next_invite_offer().unwrap();
+    s.invite_offer_made(&c, B, v + 1, 0);
+    s.invite_accepted(B, &c, 5);
+    assert_eq!(s.agent_status(B), Some((AgentStatus::Ready, 1)));
+    assert_eq!(s.check_answer(B, &c), Err(RoutingError::AlreadyAccepted));
+    s.check_invariants();
 }

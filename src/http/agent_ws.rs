@@ -11,7 +11,9 @@ use crate::domain::ids::ConversationId;
 use crate::domain::message::{ClientMsgId, InputError, MessageText};
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, AgentCommand, ErrorCode, ServerEvent, StatusChoice, UserView};
-use crate::routing::AgentSignIn;
+use crate::conversation::Contribution;
+use crate::domain::conversation::Audience;
+use crate::routing::{Accepted, AgentSignIn};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::header::{HOST, ORIGIN};
@@ -63,19 +65,19 @@ pub async fn upgrade(
     }))
 }
 
-struct AgentSession {
-    state: AppState,
-    user: User,
-    outbox: Outbox,
+pub(super) struct AgentSession {
+    pub(super) state: AppState,
+    pub(super) user: User,
+    pub(super) outbox: Outbox,
     signed_in: Option<Profile>,
-    attached: HashSet<ConversationId>,
+    pub(super) attached: HashSet<ConversationId>,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Vec<Frame> {
     vec![ServerEvent::error(code, message).to_frame()]
 }
 
-fn conversation_error(
+pub(super) fn conversation_error(
     code: ErrorCode,
     message: impl Into<String>,
     id: &str,
@@ -124,20 +126,50 @@ impl SocketSession for AgentSession {
                 conversation_id,
                 client_msg_id,
                 text,
-            } => self.send(&conversation_id, client_msg_id, text).await,
+                private,
+            } => {
+                let audience = if private { Audience::AgentsOnly } else { Audience::Everyone };
+                match MessageText::parse(text) {
+                    Ok(text) => {
+                        let contribution = Contribution::Message { text, audience };
+                        self.contribute(&conversation_id, client_msg_id, contribution).await
+                    }
+                    Err(e) => {
+                        let (code, message) = text_error(e);
+                        conversation_error(code, message, &conversation_id, Some(&client_msg_id))
+                    }
+                }
+            }
+            AgentCommand::OfferChoices {
+                conversation_id,
+                client_msg_id,
+                prompt,
+                options,
+            } => {
+                let contribution = Contribution::OfferChoices { prompt, options };
+                self.contribute(&conversation_id, client_msg_id, contribution).await
+            }
             AgentCommand::Typing {
                 conversation_id,
                 typing,
+                private,
             } => {
                 let id = ConversationId::parse(&conversation_id);
                 if let Some(id) = id.filter(|id| self.attached.contains(id)) {
                     let name = self.user.display_name.clone();
-                    self.state
-                        .conversations
-                        .typing(&id, Party::Agent(self.user.id), &name, typing);
+                    let party = Party::Agent(self.user.id);
+                    self.state.conversations.typing(&id, party, &name, typing, private);
                 }
                 Vec::new()
             }
+            AgentCommand::Invite {
+                conversation_id,
+                agent_id,
+                queue_id,
+                transfer,
+            } => self.invite(&conversation_id, agent_id, queue_id, transfer).await,
+            AgentCommand::CancelInvite { conversation_id } => self.cancel_invite(&conversation_id).await,
+            AgentCommand::Leave { conversation_id } => self.leave(&conversation_id).await,
             AgentCommand::End { conversation_id } => self.end(&conversation_id).await,
         }
     }
@@ -154,7 +186,7 @@ impl SocketSession for AgentSession {
 }
 
 impl AgentSession {
-    fn party(&self) -> Party {
+    pub(super) fn party(&self) -> Party {
         Party::Agent(self.user.id)
     }
 
@@ -247,15 +279,23 @@ impl AgentSession {
                 None,
             );
         };
-        if let Err(e) = self.state.router.accept(self.user.id, id.clone()).await {
-            return conversation_error(e.code(), e.to_string(), raw, None);
-        }
-        let conversations = &self.state.conversations;
+        let accepted = match self.state.router.accept(self.user.id, id.clone()).await {
+            Ok(accepted) => accepted,
+            Err(e) => return conversation_error(e.code(), e.to_string(), raw, None),
+        };
+        let conversations = self.state.conversations.clone();
         if let Err(e) = conversations
             .join(&id, self.user.id, &self.user.display_name)
             .await
         {
             return conversation_error(e.code(), e.to_string(), raw, None);
+        }
+        if let Accepted::Invite {
+            inviter,
+            transfer: true,
+        } = accepted
+        {
+            self.complete_transfer(&id, inviter).await;
         }
         match conversations
             .attach(&id, self.party(), self.outbox.clone(), 0)
@@ -292,44 +332,30 @@ impl AgentSession {
         }
     }
 
-    async fn send(&mut self, raw: &str, client_msg_id: String, text: String) -> Vec<Frame> {
+    /// Stores a message or an offer of choices and acknowledges it.
+    async fn contribute(&mut self, raw: &str, client_msg_id: String, contribution: Contribution) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
+            return conversation_error(ErrorCode::NotFound, "conversation not found", raw, Some(&client_msg_id));
+        };
+        let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
             return conversation_error(
-                ErrorCode::NotFound,
-                "conversation not found",
+                ErrorCode::InvalidClientMsgId,
+                "client_msg_id must be 1–64 printable ASCII characters",
                 raw,
-                Some(&client_msg_id),
+                None,
             );
-        };
-        let msg_id = match ClientMsgId::parse(client_msg_id.clone()) {
-            Ok(m) => m,
-            Err(_) => {
-                return conversation_error(
-                    ErrorCode::InvalidClientMsgId,
-                    "client_msg_id must be 1–64 printable ASCII characters",
-                    raw,
-                    None,
-                )
-            }
-        };
-        let text = match MessageText::parse(text) {
-            Ok(t) => t,
-            Err(e) => {
-                let (code, message) = text_error(e);
-                return conversation_error(code, message, raw, Some(&client_msg_id));
-            }
         };
         let name = self.user.display_name.clone();
         match self
             .state
             .conversations
-            .send(&id, self.party(), &name, msg_id, text)
+            .send(&id, self.party(), &name, msg_id, contribution)
             .await
         {
             Ok(ack) => vec![ServerEvent::Ack {
                 conversation_id: id.0.clone(),
                 client_msg_id,
-                seq: ack.seq,
+                seq: ack.seq_for(self.party()),
                 duplicate: ack.duplicate,
             }
             .to_frame()],

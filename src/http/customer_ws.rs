@@ -6,7 +6,8 @@ use super::agent_ws::text_error;
 use super::socket::{self, SocketSession};
 use super::AppState;
 use crate::auth::token_hash;
-use crate::domain::conversation::Party;
+use crate::conversation::Contribution;
+use crate::domain::conversation::{Audience, Party};
 use crate::domain::ids::ConversationId;
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{self, Frame, Outbox};
@@ -75,40 +76,45 @@ impl SocketSession for CustomerSession {
             CustomerCommand::Resume { .. } => Vec::new(),
             CustomerCommand::Ping => vec![ServerEvent::Pong.to_frame()],
             CustomerCommand::Typing { typing } => {
-                conversations.typing(&chat.id, Party::Customer, &chat.name, typing);
+                conversations.typing(&chat.id, Party::Customer, &chat.name, typing, false);
                 Vec::new()
             }
             CustomerCommand::Send {
                 client_msg_id,
                 text,
-            } => {
-                let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
-                    return error(
-                        ErrorCode::InvalidClientMsgId,
-                        "client_msg_id must be 1–64 printable ASCII characters",
-                        None,
-                    );
-                };
-                let text = match MessageText::parse(text) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let (code, message) = text_error(e);
-                        return error(code, message, Some(client_msg_id));
-                    }
-                };
-                match conversations
-                    .send(&chat.id, Party::Customer, &chat.name, msg_id, text)
-                    .await
-                {
-                    Ok(ack) => vec![ServerEvent::Ack {
-                        conversation_id: chat.id.0.clone(),
-                        client_msg_id,
-                        seq: ack.seq,
-                        duplicate: ack.duplicate,
-                    }
-                    .to_frame()],
-                    Err(e) => error(e.code(), e.to_string(), Some(client_msg_id)),
+            } => match MessageText::parse(text) {
+                Ok(text) => {
+                    let contribution = Contribution::Message {
+                        text,
+                        audience: Audience::Everyone,
+                    };
+                    self.contribute(client_msg_id, contribution).await
                 }
+                Err(e) => {
+                    let (code, message) = text_error(e);
+                    error(code, message, Some(client_msg_id))
+                }
+            },
+            CustomerCommand::Choose {
+                client_msg_id,
+                offer_id,
+                option_id,
+            } => {
+                let answer = Contribution::Answer {
+                    offer_id,
+                    option_id: Some(option_id),
+                };
+                self.contribute(client_msg_id, answer).await
+            }
+            CustomerCommand::DismissChoices {
+                client_msg_id,
+                offer_id,
+            } => {
+                let answer = Contribution::Answer {
+                    offer_id,
+                    option_id: None,
+                };
+                self.contribute(client_msg_id, answer).await
             }
             CustomerCommand::End => match conversations
                 .end(&chat.id, Party::Customer, &chat.name)
@@ -141,6 +147,36 @@ impl SocketSession for CustomerSession {
 }
 
 impl CustomerSession {
+    /// Stores a message or an answer and acknowledges it with the
+    /// customer's own numbering.
+    async fn contribute(&mut self, client_msg_id: String, contribution: Contribution) -> Vec<Frame> {
+        let Some(chat) = &self.chat else {
+            return error(ErrorCode::NotResumed, "send `resume` first", None);
+        };
+        let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
+            return error(
+                ErrorCode::InvalidClientMsgId,
+                "client_msg_id must be 1–64 printable ASCII characters",
+                None,
+            );
+        };
+        match self
+            .state
+            .conversations
+            .send(&chat.id, Party::Customer, &chat.name, msg_id, contribution)
+            .await
+        {
+            Ok(ack) => vec![ServerEvent::Ack {
+                conversation_id: chat.id.0.clone(),
+                client_msg_id,
+                seq: ack.seq_for(Party::Customer),
+                duplicate: ack.duplicate,
+            }
+            .to_frame()],
+            Err(e) => error(e.code(), e.to_string(), Some(client_msg_id)),
+        }
+    }
+
     async fn resume(&mut self, raw_id: &str, token: &str, last_seq: i64) -> Vec<Frame> {
         if self.chat.is_some() {
             return error(

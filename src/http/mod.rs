@@ -2,6 +2,7 @@
 //! handle, and encode; rules live in `domain` and the actors.
 
 mod admin;
+mod agent_actions;
 pub mod agent_ws;
 mod chats;
 mod customer_ws;

@@ -1,13 +1,13 @@
 //! The router actor: executes what [`RoutingState`] decides.
 
-use super::{AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot};
+use super::{Accepted, AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot};
 use crate::clock::wall_ms;
 use crate::conversation::{ChatError, Conversations};
 use crate::domain::account::{AgentStatus, Queue};
 use crate::domain::conversation::{ConversationState, Party};
 use crate::domain::ids::{ConversationId, QueueId, UserId};
 use crate::domain::routing::{
-    self, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit,
+    self, Answering, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit,
 };
 use crate::outbox::{CloseReason, Outbox};
 use crate::protocol::{CustomerView, OfferEndReason, ServerEvent};
@@ -26,17 +26,19 @@ struct ChatCard {
     customer: CustomerView,
 }
 
-struct AgentLink {
-    outbox: Outbox,
+pub(super) struct AgentLink {
+    pub(super) outbox: Outbox,
     profile: crate::domain::ids::ProfileId,
 }
 
 pub(super) struct RouterActor {
-    state: RoutingState,
-    store: DynStore,
-    conversations: Conversations,
+    pub(super) state: RoutingState,
+    pub(super) store: DynStore,
+    pub(super) conversations: Conversations,
     config: RouterConfig,
-    agents: HashMap<UserId, AgentLink>,
+    pub(super) agents: HashMap<UserId, AgentLink>,
+    /// What the offer of a pending invitation shows, by chat.
+    pub(super) invite_cards: HashMap<ConversationId, super::invites::InviteCard>,
     /// Connections of waiting customers (a customer may have several tabs).
     customers: HashMap<ConversationId, Vec<Outbox>>,
     cards: HashMap<ConversationId, ChatCard>,
@@ -52,7 +54,7 @@ fn rule(queue: &Queue) -> QueueRule {
     }
 }
 
-fn logged(e: StoreError) -> RouterError {
+pub(super) fn logged(e: StoreError) -> RouterError {
     tracing::warn!(error = %e, "routing store operation failed");
     RouterError::Unavailable
 }
@@ -73,6 +75,7 @@ impl RouterActor {
             config,
             agents: HashMap::new(),
             customers: HashMap::new(),
+            invite_cards: HashMap::new(),
             cards: HashMap::new(),
             queue_names: HashMap::new(),
             epoch: Instant::now(),
@@ -80,6 +83,14 @@ impl RouterActor {
         };
         for queue in actor.store.list_queues().await? {
             actor.add_queue(queue);
+        }
+        // Invitations do not survive a restart: their offers went with the
+        // old process. They are closed as cancelled; the inviter can invite again.
+        for invite in actor.store.open_invites().await? {
+            actor
+                .store
+                .close_invite(invite.id, RoutingEventKind::InviteCancelled, wall_ms())
+                .await?;
         }
         for queued in actor.store.queued_conversations().await? {
             let rejected: HashSet<UserId> = queued.rejected_by.into_iter().collect();
@@ -129,7 +140,7 @@ impl RouterActor {
         Ok(None)
     }
 
-    fn now(&self) -> Millis {
+    pub(super) fn now(&self) -> Millis {
         self.epoch.elapsed().as_millis() as u64
     }
 
@@ -240,7 +251,18 @@ impl RouterActor {
             Command::Reject { agent, chat, reply } => {
                 let _ = reply.send(self.reject(agent, chat).await);
             }
-            Command::ChatFinished { chat, agents } => self.chat_finished(chat, agents),
+            Command::ChatFinished { chat, agents } => self.chat_finished(chat, agents).await,
+            Command::Invite { request, reply } => {
+                let _ = reply.send(self.invite(request).await);
+            }
+            Command::CancelInvite { chat, inviter, reply } => {
+                let _ = reply.send(self.cancel_invite(chat, inviter).await);
+            }
+            Command::AgentLeft { agent } => {
+                let now = self.now();
+                self.state.chat_closed(agent, now);
+                self.push_status(agent);
+            }
             Command::QueueChanged { queue } => self.add_queue(queue),
             Command::Snapshot { reply } => {
                 let _ = reply.send(RoutingSnapshot {
@@ -251,7 +273,11 @@ impl RouterActor {
         }
     }
 
-    fn push_status(&self, agent: UserId) {
+    pub(super) fn queue_name(&self, queue: QueueId) -> String {
+        self.queue_names.get(&queue).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn push_status(&self, agent: UserId) {
         if let (Some(link), Some((status, open_chats))) =
             (self.agents.get(&agent), self.state.agent_status(agent))
         {
@@ -263,7 +289,7 @@ impl RouterActor {
         }
     }
 
-    async fn save_presence(&self, agent: UserId) {
+    pub(super) async fn save_presence(&self, agent: UserId) {
         let (Some(link), Some((status, _))) =
             (self.agents.get(&agent), self.state.agent_status(agent))
         else {
@@ -292,10 +318,11 @@ impl RouterActor {
                 .unwrap_or_default(),
             customer: card.customer.clone(),
             expires_in_ms: deadline.saturating_sub(self.now()),
+            invite: None,
         })
     }
 
-    fn push_withdrawn(&self, agent: UserId, chat: &ConversationId, reason: OfferEndReason) {
+    pub(super) fn push_withdrawn(&self, agent: UserId, chat: &ConversationId, reason: OfferEndReason) {
         if let Some(link) = self.agents.get(&agent) {
             link.outbox.push(&ServerEvent::OfferWithdrawn {
                 conversation_id: chat.0.clone(),
@@ -355,9 +382,16 @@ impl RouterActor {
             return; // a newer connection of this agent replaced it
         }
         self.agents.remove(&agent);
-        if let Some((chat, version)) = self.state.agent_offline(agent) {
-            self.release(&chat, agent, version, OfferOutcome::Withdrawn)
-                .await;
+        match self.state.agent_offline(agent) {
+            Some((chat, Answering::Chat { version })) => {
+                self.release(&chat, agent, version, OfferOutcome::Withdrawn)
+                    .await;
+            }
+            Some((chat, Answering::Invite { invite_id, version })) => {
+                self.release_invite(&chat, agent, invite_id, version, OfferOutcome::Withdrawn)
+                    .await;
+            }
+            None => {}
         }
     }
 
@@ -377,8 +411,13 @@ impl RouterActor {
         Ok(AgentState { status, open_chats })
     }
 
-    async fn accept(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
-        let version = self.state.check_answer(agent, &chat)?;
+    async fn accept(&mut self, agent: UserId, chat: ConversationId) -> Result<Accepted, RouterError> {
+        let version = match self.state.answering(agent, &chat)? {
+            Answering::Chat { version } => version,
+            Answering::Invite { invite_id, version } => {
+                return self.accept_invite(agent, chat, invite_id, version).await
+            }
+        };
         match self
             .store
             .accept_offer(&chat, agent, version, wall_ms())
@@ -390,7 +429,7 @@ impl RouterActor {
                 self.customers.remove(&chat);
                 self.cards.remove(&chat);
                 self.push_status(agent);
-                Ok(())
+                Ok(Accepted::Chat)
             }
             Ok(None) => {
                 self.resync(&chat).await;
@@ -401,11 +440,17 @@ impl RouterActor {
     }
 
     async fn reject(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
-        let version = self.state.check_answer(agent, &chat)?;
-        if self
-            .release(&chat, agent, version, OfferOutcome::Rejected)
-            .await
-        {
+        let released = match self.state.answering(agent, &chat)? {
+            Answering::Chat { version } => {
+                self.release(&chat, agent, version, OfferOutcome::Rejected)
+                    .await
+            }
+            Answering::Invite { invite_id, version } => {
+                self.release_invite(&chat, agent, invite_id, version, OfferOutcome::Rejected)
+                    .await
+            }
+        };
+        if released {
             Ok(())
         } else {
             Err(RouterError::Unavailable)
@@ -490,10 +535,12 @@ impl RouterActor {
         }
     }
 
-    fn chat_finished(&mut self, chat: ConversationId, agents: Vec<UserId>) {
+    async fn chat_finished(&mut self, chat: ConversationId, agents: Vec<UserId>) {
         if let Some(agent) = self.state.remove_chat(&chat) {
             self.push_withdrawn(agent, &chat, OfferEndReason::CustomerLeft);
         }
+        self.drop_invite(&chat, RoutingEventKind::InviteCancelled, OfferEndReason::CustomerLeft)
+            .await;
         self.customers.remove(&chat);
         self.cards.remove(&chat);
         let now = self.now();
@@ -516,6 +563,16 @@ impl RouterActor {
                 self.save_presence(agent).await;
             }
         }
+        for (chat, agent, invite_id, version) in self.state.expired_invites(now) {
+            if self
+                .release_invite(&chat, agent, invite_id, version, OfferOutcome::TimedOut)
+                .await
+            {
+                self.push_withdrawn(agent, &chat, OfferEndReason::TimedOut);
+                self.push_status(agent);
+                self.save_presence(agent).await;
+            }
+        }
         let grace = self.config.customer_grace.as_millis() as u64;
         for chat in self.state.abandoned_chats(now, grace) {
             let name = self
@@ -524,9 +581,9 @@ impl RouterActor {
                 .and_then(|c| c.customer.name.clone())
                 .unwrap_or_else(|| "Customer".into());
             match self.conversations.end(&chat, Party::Customer, &name).await {
-                Ok((_, agents)) => self.chat_finished(chat, agents),
+                Ok((_, agents)) => self.chat_finished(chat, agents).await,
                 Err(ChatError::Ended) | Err(ChatError::NotFound) => {
-                    self.chat_finished(chat, Vec::new())
+                    self.chat_finished(chat, Vec::new()).await
                 }
                 Err(_) => {
                     // The store is down: try again after another grace period.
@@ -539,6 +596,9 @@ impl RouterActor {
     /// Makes every offer that is possible now.
     async fn route(&mut self) {
         if self.retry_at.is_some() {
+            return;
+        }
+        if !self.route_invites().await {
             return;
         }
         while let Some((chat, agent, version)) = self.state.next_offer() {
@@ -562,6 +622,12 @@ impl RouterActor {
                 }
             }
         }
+    }
+
+    /// Notes a store failure: routing pauses and is retried shortly.
+    pub(super) fn store_failed(&mut self, e: StoreError) -> RouterError {
+        self.retry_at = Some(Instant::now() + STORE_RETRY);
+        logged(e)
     }
 
     fn announce_places(&mut self) {

@@ -9,11 +9,13 @@
 //! the router, so there is no cycle.
 
 mod actor;
+mod invites;
 
 use crate::conversation::Conversations;
 use crate::domain::account::{AgentStatus, Profile, Queue};
 use crate::domain::ids::{ConversationId, UserId};
-use crate::domain::routing::RoutingError;
+use crate::domain::routing::{InviteTarget, RoutingError};
+use crate::protocol::CustomerView;
 use crate::outbox::Outbox;
 use crate::protocol::ErrorCode;
 use crate::store::{ConversationRecord, DynStore};
@@ -29,6 +31,12 @@ pub enum RouterError {
     Routing(#[from] RoutingError),
     #[error("the store is unavailable; retry")]
     Unavailable,
+    #[error("an invitation is already pending for this chat")]
+    InvitePending,
+    #[error("no invitation is pending for this chat")]
+    NoInvitePending,
+    #[error("that agent cannot take an invitation now (not signed in, at capacity or holding an offer)")]
+    AgentUnavailable,
 }
 
 impl RouterError {
@@ -41,6 +49,9 @@ impl RouterError {
             RouterError::Routing(RoutingError::OfferExpired) => ErrorCode::OfferExpired,
             RouterError::Routing(RoutingError::OfferWithdrawn) => ErrorCode::OfferWithdrawn,
             RouterError::Unavailable => ErrorCode::Unavailable,
+            RouterError::InvitePending => ErrorCode::InvitePending,
+            RouterError::NoInvitePending => ErrorCode::NoInvitePending,
+            RouterError::AgentUnavailable => ErrorCode::AgentUnavailable,
         }
     }
 }
@@ -60,6 +71,30 @@ pub struct AgentSignIn {
 pub struct AgentState {
     pub status: AgentStatus,
     pub open_chats: u32,
+}
+
+/// An invitation request from an agent in a chat.
+#[derive(Debug, Clone)]
+pub struct InviteRequest {
+    pub chat: ConversationId,
+    pub inviter: UserId,
+    pub inviter_name: String,
+    pub target: InviteTarget,
+    pub transfer: bool,
+    /// Agents already in the chat.
+    pub participants: Vec<UserId>,
+    /// What the invited agent's offer shows.
+    pub queue: crate::domain::ids::QueueId,
+    pub customer: CustomerView,
+}
+
+/// What an accepted offer was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// A new chat from the queue.
+    Chat,
+    /// An invitation into a running chat; with `transfer` the inviter leaves.
+    Invite { inviter: UserId, transfer: bool },
 }
 
 /// A routing snapshot, for supervisors and tests.
@@ -107,7 +142,19 @@ enum Command {
     Accept {
         agent: UserId,
         chat: ConversationId,
+        reply: Reply<Accepted>,
+    },
+    Invite {
+        request: InviteRequest,
+        reply: Reply<i64>,
+    },
+    CancelInvite {
+        chat: ConversationId,
+        inviter: UserId,
         reply: Reply<()>,
+    },
+    AgentLeft {
+        agent: UserId,
     },
     Reject {
         agent: UserId,
@@ -199,7 +246,23 @@ impl Router {
             .await
     }
 
-    pub async fn accept(&self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+    /// Starts an invitation; returns its id.
+    pub async fn invite(&self, request: InviteRequest) -> Result<i64, RouterError> {
+        self.request(|reply| Command::Invite { request, reply }).await
+    }
+
+    /// The inviter takes back the pending invitation of a chat.
+    pub async fn cancel_invite(&self, chat: ConversationId, inviter: UserId) -> Result<(), RouterError> {
+        self.request(|reply| Command::CancelInvite { chat, inviter, reply })
+            .await
+    }
+
+    /// An agent left a chat others stay in: their capacity frees up.
+    pub async fn agent_left(&self, agent: UserId) {
+        self.tell(Command::AgentLeft { agent }).await
+    }
+
+    pub async fn accept(&self, agent: UserId, chat: ConversationId) -> Result<Accepted, RouterError> {
         self.request(|reply| Command::Accept { agent, chat, reply })
             .await
     }

@@ -148,6 +148,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         event: &NewEvent,
     ) -> StoreResult<Option<(crate::domain::conversation::ConversationState, Vec<UserId>)>>;
+    /// Records an invitation; `Conflict` if one is already pending for the chat.
+    async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord>;
+    /// pending → offered to `agent`, if the row still has `version`.
+    async fn try_offer_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    /// offered to `agent` → pending again (rejected / timed out / withdrawn).
+    async fn release_invite(&self, invite: i64, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>>;
+    /// offered to `agent` → accepted, with `agent` added to the conversation.
+    async fn accept_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    /// pending/offered → a final state (`rejected`, `timed_out`, `cancelled`).
+    async fn close_invite(&self, invite: i64, kind: RoutingEventKind, now: i64) -> StoreResult<bool>;
+    /// Pending and offered invitations (recovery).
+    async fn open_invites(&self) -> StoreResult<Vec<InviteRecord>>;
+    /// An agent leaves an active conversation: marks them gone and appends
+    /// the `left` event, in one transaction. False if they were not in it.
+    async fn leave_conversation(&self, agent: UserId, event: &NewEvent) -> StoreResult<bool>;
     /// Every routing event of a conversation, in order.
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 
@@ -160,6 +175,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &ConversationId,
         seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// Events everyone may see with `public_seq` after the given one, in
+    /// order: the customer's read path.
+    async fn events_after_public(
+        &self,
+        id: &ConversationId,
+        public_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<EventRecord>>;
     /// The highest seq, every (sender, client message id) with its seq and

@@ -68,6 +68,12 @@ pub enum RoutingEventKind {
     Withdrawn,
     Abandoned,
     Ended,
+    Invited,
+    InviteOffered,
+    InviteAccepted,
+    InviteRejected,
+    InviteTimedOut,
+    InviteCancelled,
 }
 
 impl RoutingEventKind {
@@ -81,6 +87,12 @@ impl RoutingEventKind {
             Self::Withdrawn => "withdrawn",
             Self::Abandoned => "abandoned",
             Self::Ended => "ended",
+            Self::Invited => "invited",
+            Self::InviteOffered => "invite_offered",
+            Self::InviteAccepted => "invite_accepted",
+            Self::InviteRejected => "invite_rejected",
+            Self::InviteTimedOut => "invite_timed_out",
+            Self::InviteCancelled => "invite_cancelled",
         }
     }
 }
@@ -100,6 +112,16 @@ pub enum EventKind {
     Joined,
     Left,
     Ended,
+    /// An agent's offer of choices (data: the offer).
+    Choices,
+    /// The customer's answer (data: offer id and option).
+    Choice,
+    /// The customer dismissed an offer (data: offer id).
+    ChoicesDismissed,
+    /// An agent invited another agent or a queue (agents only).
+    Invited,
+    /// An invitation ended without a join (agents only; data: reason).
+    InviteEnded,
 }
 
 impl EventKind {
@@ -109,6 +131,11 @@ impl EventKind {
             Self::Joined => "joined",
             Self::Left => "left",
             Self::Ended => "ended",
+            Self::Choices => "choices",
+            Self::Choice => "choice",
+            Self::ChoicesDismissed => "choices_dismissed",
+            Self::Invited => "invited",
+            Self::InviteEnded => "invite_ended",
         }
     }
 
@@ -118,6 +145,11 @@ impl EventKind {
             "joined" => Self::Joined,
             "left" => Self::Left,
             "ended" => Self::Ended,
+            "choices" => Self::Choices,
+            "choice" => Self::Choice,
+            "choices_dismissed" => Self::ChoicesDismissed,
+            "invited" => Self::Invited,
+            "invite_ended" => Self::InviteEnded,
             _ => return None,
         })
     }
@@ -147,10 +179,15 @@ impl Author {
 pub struct NewEvent {
     pub conversation: ConversationId,
     pub seq: i64,
+    /// Numbering of the events everyone sees (None for agents-only ones):
+    /// what customers count and resume by, so private events leave no gap.
+    pub public_seq: Option<i64>,
     pub kind: EventKind,
     pub audience: Audience,
     pub author: Author,
     pub body: String,
+    /// JSON payload of structured kinds (choices, answers, invitations).
+    pub data: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: i64,
 }
@@ -162,8 +199,34 @@ pub type EventRecord = NewEvent;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogPosition {
     pub last_seq: i64,
-    /// (sender key, client message id) → seq.
-    pub client_msg_ids: HashMap<(String, String), i64>,
+    pub last_public_seq: i64,
+    /// (sender key, client message id) → (seq, public seq).
+    pub client_msg_ids: HashMap<(String, String), (i64, Option<i64>)>,
     /// Agents whose joining is already in the log.
     pub announced: HashSet<UserId>,
+}
+
+/// An invitation to create.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub conversation: ConversationId,
+    pub inviter: UserId,
+    pub target_agent: Option<UserId>,
+    pub queue: Option<QueueId>,
+    pub transfer: bool,
+    pub now: i64,
+}
+
+/// An invitation row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub id: i64,
+    pub conversation: ConversationId,
+    pub inviter: UserId,
+    pub target_agent: Option<UserId>,
+    pub queue: Option<QueueId>,
+    pub transfer: bool,
+    pub state: String,
+    pub offered_to: Option<UserId>,
+    pub version: i64,
 }

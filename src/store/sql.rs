@@ -160,12 +160,14 @@ pub(super) const CONVERSATION_COLUMNS: &str =
 pub(super) struct EventRow {
     conversation_id: String,
     seq: i64,
+    public_seq: Option<i64>,
     kind: String,
     audience: String,
     author_kind: String,
     author_id: Option<i64>,
     author_name: String,
     body: String,
+    data: Option<String>,
     client_msg_id: Option<String>,
     created_at: i64,
 }
@@ -193,13 +195,47 @@ impl EventRow {
         NewEvent {
             conversation: ConversationId(self.conversation_id),
             seq: self.seq,
+            public_seq: self.public_seq,
             kind: EventKind::parse(&self.kind).unwrap_or(EventKind::Message),
             // Unknown audiences are treated as the most restrictive one.
             audience: Audience::parse(&self.audience).unwrap_or(Audience::AgentsOnly),
             author,
             body: self.body,
+            data: self.data,
             client_msg_id: self.client_msg_id,
             created_at: self.created_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct InviteRow {
+    id: i64,
+    conversation_id: String,
+    inviter_id: i64,
+    target_agent_id: Option<i64>,
+    queue_id: Option<i64>,
+    transfer: i32,
+    state: String,
+    offered_to: Option<i64>,
+    version: i64,
+}
+
+pub(super) const INVITE_COLUMNS: &str =
+    "id, conversation_id, inviter_id, target_agent_id, queue_id, transfer, state, offered_to, version";
+
+impl InviteRow {
+    pub(super) fn into_record(self) -> InviteRecord {
+        InviteRecord {
+            id: self.id,
+            conversation: ConversationId(self.conversation_id),
+            inviter: UserId(self.inviter_id),
+            target_agent: self.target_agent_id.map(UserId),
+            queue: self.queue_id.map(QueueId),
+            transfer: self.transfer != 0,
+            state: self.state,
+            offered_to: self.offered_to.map(UserId),
+            version: self.version,
         }
     }
 }
@@ -257,19 +293,21 @@ macro_rules! impl_sql_store {
                 events: &[NewEvent],
             ) -> Result<(), sqlx::Error> {
                 let mut builder = sqlx::QueryBuilder::<$db>::new(
-                    "insert into events (conversation_id, seq, kind, audience, author_kind, author_id, \
-                     author_name, body, sender, client_msg_id, created_at) ",
+                    "insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, author_id, \
+                     author_name, body, data, sender, client_msg_id, created_at) ",
                 );
                 builder.push_values(events, |mut row, e| {
                     let (author_kind, author_id, author_name) = author_columns(&e.author);
                     row.push_bind(e.conversation.0.clone())
                         .push_bind(e.seq)
+                        .push_bind(e.public_seq)
                         .push_bind(e.kind.as_str())
                         .push_bind(e.audience.as_str())
                         .push_bind(author_kind)
                         .push_bind(author_id)
                         .push_bind(author_name.to_owned())
                         .push_bind(e.body.clone())
+                        .push_bind(e.data.clone())
                         .push_bind(e.author.sender_key())
                         .push_bind(e.client_msg_id.clone())
                         .push_bind(e.created_at);
@@ -279,6 +317,40 @@ macro_rules! impl_sql_store {
                 builder.push(" on conflict (conversation_id, sender, client_msg_id) do nothing");
                 builder.build().execute(&mut **tx).await?;
                 Ok(())
+            }
+
+            /// A conditional state change of an offered/pending invitation.
+            #[allow(clippy::too_many_arguments)]
+            async fn move_invite(
+                &self,
+                invite: i64,
+                agent: UserId,
+                version: i64,
+                from: &str,
+                to: &str,
+                offered_to: Option<i64>,
+                kind: RoutingEventKind,
+                now: i64,
+            ) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                // When releasing, the row must be offered to this agent.
+                let guard = if from == "offered" { "and offered_to = $5" } else { "and $5 = $5" };
+                let updated: Option<(i64, String)> = sqlx::query_as(&format!(
+                    "update invites set state = $2, offered_to = $3, version = version + 1 \
+                     where id = $1 and state = $4 {guard} and version = $6 returning version, conversation_id"
+                ))
+                .bind(invite)
+                .bind(to)
+                .bind(offered_to)
+                .bind(from)
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((new_version, conversation)) = updated else { return Ok(None) };
+                Self::record_routing(&mut tx, &ConversationId(conversation), kind, Some(agent), now).await?;
+                tx.commit().await?;
+                Ok(Some(new_version))
             }
 
             async fn profile_queues(&self, profile: i64) -> StoreResult<Vec<QueueId>> {
@@ -695,6 +767,115 @@ macro_rules! impl_sql_store {
                 Ok(Some((state, agents.into_iter().map(|(a,)| UserId(a)).collect())))
             }
 
+            async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord> {
+                let mut tx = self.pool.begin().await?;
+                let row: InviteRow = sqlx::query_as(&format!(
+                    "insert into invites (conversation_id, inviter_id, target_agent_id, queue_id, transfer, \
+                     state, version, created_at) values ($1, $2, $3, $4, $5, 'pending', 1, $6) \
+                     returning {INVITE_COLUMNS}"
+                ))
+                .bind(invite.conversation.as_str())
+                .bind(invite.inviter.0)
+                .bind(invite.target_agent.map(|a| a.0))
+                .bind(invite.queue.map(|q| q.0))
+                .bind(i32::from(invite.transfer))
+                .bind(invite.now)
+                .fetch_one(&mut *tx)
+                .await?;
+                Self::record_routing(&mut tx, &invite.conversation, RoutingEventKind::Invited, invite.target_agent, invite.now).await?;
+                tx.commit().await?;
+                Ok(row.into_record())
+            }
+
+            async fn try_offer_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
+                self.move_invite(invite, agent, version, "pending", "offered", Some(agent.0), RoutingEventKind::InviteOffered, now).await
+            }
+
+            async fn release_invite(&self, invite: i64, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>> {
+                self.move_invite(invite, agent, version, "offered", "pending", None, kind, now).await
+            }
+
+            async fn accept_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
+                let mut tx = self.pool.begin().await?;
+                let updated: Option<(i64, String)> = sqlx::query_as(
+                    "update invites set state = 'accepted', version = version + 1, ended_at = $4 \
+                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 \
+                     returning version, conversation_id",
+                )
+                .bind(invite)
+                .bind(agent.0)
+                .bind(version)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((new_version, conversation)) = updated else { return Ok(None) };
+                sqlx::query(
+                    "insert into conversation_agents (conversation_id, agent_id, joined_at) values ($1, $2, $3) \
+                     on conflict (conversation_id, agent_id) do update set left_at = null",
+                )
+                .bind(&conversation)
+                .bind(agent.0)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let id = ConversationId(conversation);
+                Self::record_routing(&mut tx, &id, RoutingEventKind::InviteAccepted, Some(agent), now).await?;
+                tx.commit().await?;
+                Ok(Some(new_version))
+            }
+
+            async fn close_invite(&self, invite: i64, kind: RoutingEventKind, now: i64) -> StoreResult<bool> {
+                let state = match kind {
+                    RoutingEventKind::InviteRejected => "rejected",
+                    RoutingEventKind::InviteTimedOut => "timed_out",
+                    _ => "cancelled",
+                };
+                let mut tx = self.pool.begin().await?;
+                let closed: Option<(String, Option<i64>)> = sqlx::query_as(
+                    "update invites set state = $2, version = version + 1, ended_at = $3 \
+                     where id = $1 and state in ('pending', 'offered') returning conversation_id, offered_to",
+                )
+                .bind(invite)
+                .bind(state)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((conversation, agent)) = closed else { return Ok(false) };
+                Self::record_routing(&mut tx, &ConversationId(conversation), kind, agent.map(UserId), now).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn open_invites(&self) -> StoreResult<Vec<InviteRecord>> {
+                let rows: Vec<InviteRow> = sqlx::query_as(&format!(
+                    "select {INVITE_COLUMNS} from invites where state in ('pending', 'offered') order by id"
+                ))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(InviteRow::into_record).collect())
+            }
+
+            async fn leave_conversation(&self, agent: UserId, event: &NewEvent) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let left = sqlx::query(
+                    "update conversation_agents set left_at = $3 \
+                     where conversation_id = $1 and agent_id = $2 and left_at is null",
+                )
+                .bind(event.conversation.as_str())
+                .bind(agent.0)
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !left {
+                    return Ok(false);
+                }
+                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>> {
                 let rows: Vec<RoutingEventRow> = sqlx::query_as(
                     "select kind, agent_id, at from routing_events where conversation_id = $1 order by id",
@@ -719,8 +900,8 @@ macro_rules! impl_sql_store {
 
             async fn events_after(&self, id: &ConversationId, seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
                 let rows: Vec<EventRow> = sqlx::query_as(
-                    "select conversation_id, seq, kind, audience, author_kind, author_id, author_name, body, \
-                     client_msg_id, created_at from events where conversation_id = $1 and seq > $2 \
+                    "select conversation_id, seq, public_seq, kind, audience, author_kind, author_id, author_name, body, \
+                     data, client_msg_id, created_at from events where conversation_id = $1 and seq > $2 \
                      order by seq limit $3",
                 )
                 .bind(id.as_str())
@@ -731,14 +912,30 @@ macro_rules! impl_sql_store {
                 Ok(rows.into_iter().map(EventRow::into_event).collect())
             }
 
+            async fn events_after_public(&self, id: &ConversationId, public_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
+                // The audience condition repeats the filter every customer
+                // read goes through: a private event cannot come back here.
+                let rows: Vec<EventRow> = sqlx::query_as(
+                    "select conversation_id, seq, public_seq, kind, audience, author_kind, author_id, author_name, body, \
+                     data, client_msg_id, created_at from events where conversation_id = $1 and public_seq > $2 \
+                     and audience = 'everyone' order by seq limit $3",
+                )
+                .bind(id.as_str())
+                .bind(public_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(EventRow::into_event).collect())
+            }
+
             async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition> {
-                let (last_seq,): (Option<i64>,) =
-                    sqlx::query_as("select max(seq) from events where conversation_id = $1")
+                let (last_seq, last_public_seq): (Option<i64>, Option<i64>) =
+                    sqlx::query_as("select max(seq), max(public_seq) from events where conversation_id = $1")
                         .bind(id.as_str())
                         .fetch_one(&self.pool)
                         .await?;
-                let ids: Vec<(String, String, i64)> = sqlx::query_as(
-                    "select sender, client_msg_id, seq from events \
+                let ids: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+                    "select sender, client_msg_id, seq, public_seq from events \
                      where conversation_id = $1 and client_msg_id is not null",
                 )
                 .bind(id.as_str())
@@ -753,7 +950,11 @@ macro_rules! impl_sql_store {
                 .await?;
                 Ok(LogPosition {
                     last_seq: last_seq.unwrap_or(0),
-                    client_msg_ids: ids.into_iter().map(|(sender, msg, seq)| ((sender, msg), seq)).collect(),
+                    last_public_seq: last_public_seq.unwrap_or(0),
+                    client_msg_ids: ids
+                        .into_iter()
+                        .map(|(sender, msg, seq, public)| ((sender, msg), (seq, public)))
+                        .collect(),
                     announced: announced.into_iter().map(|(a,)| UserId(a)).collect(),
                 })
             }

@@ -164,12 +164,14 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
     let event = NewEvent {
         conversation: id.clone(),
         seq: 1,
+        public_seq: Some(1),
         kind: EventKind::Ended,
         audience: Audience::Everyone,
         author: Author::Customer {
             name: "Carla".into(),
         },
         body: "Carla ended the chat".into(),
+        data: None,
         client_msg_id: None,
         created_at: 4,
     };
@@ -181,7 +183,11 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         .await
         .unwrap()
         .is_empty());
-    let again = NewEvent { seq: 2, ..event };
+    let again = NewEvent {
+        seq: 2,
+        public_seq: Some(2),
+        ..event
+    };
     assert_eq!(
         store.finish_conversation(&again).await.unwrap(),
         None,
