@@ -272,7 +272,11 @@ pub enum EventData {
     /// `choices`: the offer.
     Choices(crate::domain::choices::ChoiceOffer),
     /// `choice`: the answer, linked to its offer.
-    Choice { offer_id: String, option_id: u32, label: String },
+    Choice {
+        offer_id: String,
+        option_id: u32,
+        label: String,
+    },
     /// `invited`: who was invited and whether it is a transfer.
     Invited { target: String, transfer: bool },
     /// `invite_ended`: why it ended without a join.

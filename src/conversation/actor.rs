@@ -4,8 +4,8 @@
 
 use super::audience::Rendered;
 use super::{Ack, Attached, ChatError, Command, Contribution, Left, MAX_EVENTS_PER_CONVERSATION};
-use crate::domain::choices::{ChoiceBook, ChoiceOffer};
 use crate::clock::wall_ms;
+use crate::domain::choices::{ChoiceBook, ChoiceOffer};
 use crate::domain::conversation::{
     Audience, ConversationError, ConversationRules, ConversationState, Party,
 };
@@ -85,7 +85,7 @@ impl From<ConversationError> for ChatError {
     fn from(e: ConversationError) -> Self {
         match e {
             ConversationError::Ended => ChatError::Ended,
-                ConversationError::NotParticipant => ChatError::NotParticipant,
+            ConversationError::NotParticipant => ChatError::NotParticipant,
             ConversationError::LastAgent => ChatError::LastAgent,
         }
     }
@@ -260,7 +260,11 @@ impl Actor {
         let mut cursor = after_seq.max(0);
         loop {
             let page = match party {
-                Party::Customer => self.store.events_after_public(&self.id, cursor, REPLAY_PAGE).await,
+                Party::Customer => {
+                    self.store
+                        .events_after_public(&self.id, cursor, REPLAY_PAGE)
+                        .await
+                }
                 Party::Agent(_) => self.store.events_after(&self.id, cursor, REPLAY_PAGE).await,
             }
             .map_err(unavailable)?;
@@ -398,8 +402,10 @@ impl Actor {
         }
         self.advance(&event);
         if let Some(id) = &event.client_msg_id {
-            self.client_msg_ids
-                .insert((event.author.sender_key(), id.clone()), (event.seq, event.public_seq));
+            self.client_msg_ids.insert(
+                (event.author.sender_key(), id.clone()),
+                (event.seq, event.public_seq),
+            );
         }
         self.fan_out(&event);
         Ok(())
@@ -429,18 +435,33 @@ impl Actor {
             return Err(ChatError::Full);
         }
         let (kind, audience, body, data, answered) = match (contribution, party) {
-            (Contribution::Message { audience, .. }, Party::Customer) if audience != Audience::Everyone => {
+            (Contribution::Message { audience, .. }, Party::Customer)
+                if audience != Audience::Everyone =>
+            {
                 return Err(ChatError::NotAllowed)
             }
             (Contribution::Message { text, audience }, _) => {
                 (EventKind::Message, audience, text.into_string(), None, None)
             }
             (Contribution::OfferChoices { prompt, options }, Party::Agent(_)) => {
-                let offer = ChoiceOffer::parse(uuid::Uuid::new_v4().to_string(), &prompt, &options)?;
+                let offer =
+                    ChoiceOffer::parse(uuid::Uuid::new_v4().to_string(), &prompt, &options)?;
                 let body = offer.as_text();
-                (EventKind::Choices, Audience::Everyone, body, Some(EventData::Choices(offer)), None)
+                (
+                    EventKind::Choices,
+                    Audience::Everyone,
+                    body,
+                    Some(EventData::Choices(offer)),
+                    None,
+                )
             }
-            (Contribution::Answer { offer_id, option_id }, Party::Customer) => match option_id {
+            (
+                Contribution::Answer {
+                    offer_id,
+                    option_id,
+                },
+                Party::Customer,
+            ) => match option_id {
                 Some(option_id) => {
                     let option = self.choices.check_answer(&offer_id, option_id)?;
                     let data = EventData::Choice {
@@ -448,13 +469,27 @@ impl Actor {
                         option_id,
                         label: option.label.clone(),
                     };
-                    (EventKind::Choice, Audience::Everyone, option.label, Some(data), Some(offer_id))
+                    (
+                        EventKind::Choice,
+                        Audience::Everyone,
+                        option.label,
+                        Some(data),
+                        Some(offer_id),
+                    )
                 }
                 None => {
                     self.choices.check_dismiss(&offer_id)?;
-                    let data = EventData::Dismissed { offer_id: offer_id.clone() };
+                    let data = EventData::Dismissed {
+                        offer_id: offer_id.clone(),
+                    };
                     let body = "Dismissed the choices".to_owned();
-                    (EventKind::ChoicesDismissed, Audience::Everyone, body, Some(data), Some(offer_id))
+                    (
+                        EventKind::ChoicesDismissed,
+                        Audience::Everyone,
+                        body,
+                        Some(data),
+                        Some(offer_id),
+                    )
                 }
             },
             _ => return Err(ChatError::NotAllowed),
@@ -484,7 +519,11 @@ impl Actor {
             return;
         }
         // Private typing is an agents-only event like a private message.
-        let audience = if private { Audience::AgentsOnly } else { Audience::Everyone };
+        let audience = if private {
+            Audience::AgentsOnly
+        } else {
+            Audience::Everyone
+        };
         let author = match party {
             Party::Customer => AuthorView::Customer { name },
             Party::Agent(_) => AuthorView::Agent { name },
@@ -495,7 +534,11 @@ impl Actor {
             typing,
         }
         .to_frame();
-        for s in self.subscribers.iter().filter(|s| s.party != party && audience.admits(s.party)) {
+        for s in self
+            .subscribers
+            .iter()
+            .filter(|s| s.party != party && audience.admits(s.party))
+        {
             s.outbox.push_frame(frame.clone());
         }
     }
@@ -513,7 +556,14 @@ impl Actor {
                 name: name.clone(),
             };
             let body = format!("{name} joined the chat");
-            let event = self.new_event(EventKind::Joined, Audience::Everyone, author, body, None, None);
+            let event = self.new_event(
+                EventKind::Joined,
+                Audience::Everyone,
+                author,
+                body,
+                None,
+                None,
+            );
             self.commit(event).await?;
             self.announced.insert(agent);
         }
@@ -538,7 +588,14 @@ impl Actor {
             format!("{name} ended the chat")
         };
         let author = self.author(party, name);
-        let event = self.new_event(EventKind::Ended, Audience::Everyone, author, body, None, None);
+        let event = self.new_event(
+            EventKind::Ended,
+            Audience::Everyone,
+            author,
+            body,
+            None,
+            None,
+        );
         match self.store.finish_conversation(&event).await {
             Ok(Some((state, agents))) => {
                 self.rules = ConversationRules::new(state, []);
@@ -565,7 +622,14 @@ impl Actor {
         if self.rules.state().is_final() {
             return Err(ChatError::Ended);
         }
-        let event = self.new_event(note.kind, note.audience, Author::System, note.body, note.data, None);
+        let event = self.new_event(
+            note.kind,
+            note.audience,
+            Author::System,
+            note.body,
+            note.data,
+            None,
+        );
         self.commit(event).await
     }
 
@@ -579,8 +643,18 @@ impl Actor {
             self.end(Party::Agent(agent), name).await?;
             return Ok(Left::Ended);
         }
-        let author = Author::Agent { id: agent, name: name.clone() };
-        let event = self.new_event(EventKind::Left, Audience::Everyone, author, format!("{name} left the chat"), None, None);
+        let author = Author::Agent {
+            id: agent,
+            name: name.clone(),
+        };
+        let event = self.new_event(
+            EventKind::Left,
+            Audience::Everyone,
+            author,
+            format!("{name} left the chat"),
+            None,
+            None,
+        );
         match self.store.leave_conversation(agent, &event).await {
             Ok(true) => {}
             Ok(false) => return Err(ChatError::NotParticipant),
@@ -606,7 +680,10 @@ async fn load_choices(store: &DynStore, id: &ConversationId) -> Result<ChoiceBoo
         .await
         .map_err(unavailable)?;
     for event in events {
-        let data = event.data.as_deref().and_then(|d| serde_json::from_str::<EventData>(d).ok());
+        let data = event
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<EventData>(d).ok());
         match data {
             Some(EventData::Choices(offer)) => book.offered(offer),
             Some(EventData::Choice { offer_id, .. }) | Some(EventData::Dismissed { offer_id }) => {

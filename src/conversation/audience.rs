@@ -55,7 +55,10 @@ mod tests {
             public_seq,
             kind: EventKind::Message,
             audience,
-            author: Author::Agent { id: UserId(1), name: "Alice".into() },
+            author: Author::Agent {
+                id: UserId(1),
+                name: "Alice".into(),
+            },
             body: "internal note".into(),
             data: None,
             client_msg_id: Some("n1".into()),
@@ -75,8 +78,10 @@ mod tests {
     fn customers_see_the_public_numbering() {
         let public = event(Audience::Everyone, Some(3));
         let rendered = Rendered::new(&public);
-        let customer: serde_json::Value = serde_json::from_str(&rendered.frame_for(Party::Customer).unwrap()).unwrap();
-        let agent: serde_json::Value = serde_json::from_str(&rendered.frame_for(Party::Agent(UserId(2))).unwrap()).unwrap();
+        let customer: serde_json::Value =
+            serde_json::from_str(&rendered.frame_for(Party::Customer).unwrap()).unwrap();
+        let agent: serde_json::Value =
+            serde_json::from_str(&rendered.frame_for(Party::Agent(UserId(2))).unwrap()).unwrap();
         assert_eq!(customer["seq"], 3);
         assert_eq!(agent["seq"], 7);
     }

@@ -15,8 +15,8 @@ use crate::domain::ids::{ConversationId, UserId};
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{ConversationView, ErrorCode, EventData};
-use crate::store::EventKind;
 use crate::store::DynStore;
+use crate::store::EventKind;
 use crate::writer::CommitWriter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,9 @@ pub enum ChatError {
     NotAllowed,
     #[error(transparent)]
     Choice(#[from] ChoiceError),
-    #[error("the last agent cannot leave while the customer is connected: end or transfer the chat")]
+    #[error(
+        "the last agent cannot leave while the customer is connected: end or transfer the chat"
+    )]
     LastAgent,
 }
 
@@ -97,9 +99,18 @@ impl Ack {
 /// What a party writes: a text message, an offer of choices, or an answer.
 #[derive(Debug, Clone)]
 pub enum Contribution {
-    Message { text: MessageText, audience: Audience },
-    OfferChoices { prompt: String, options: Vec<String> },
-    Answer { offer_id: String, option_id: Option<u32> },
+    Message {
+        text: MessageText,
+        audience: Audience,
+    },
+    OfferChoices {
+        prompt: String,
+        options: Vec<String>,
+    },
+    Answer {
+        offer_id: String,
+        option_id: Option<u32>,
+    },
 }
 
 /// A server-written event for the log (invitations and their outcomes).
@@ -266,7 +277,14 @@ impl Conversations {
 
     /// Forwards a typing indicator (best effort, not stored). Private typing
     /// reaches agents only.
-    pub fn typing(&self, id: &ConversationId, party: Party, name: &str, typing: bool, private: bool) {
+    pub fn typing(
+        &self,
+        id: &ConversationId,
+        party: Party,
+        name: &str,
+        typing: bool,
+        private: bool,
+    ) {
         let _ = self.actor(id).try_send(Command::Typing {
             party,
             name: name.to_owned(),
@@ -285,7 +303,12 @@ impl Conversations {
     }
 
     /// An agent leaves a conversation.
-    pub async fn leave(&self, id: &ConversationId, agent: UserId, name: &str) -> Result<Left, ChatError> {
+    pub async fn leave(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        name: &str,
+    ) -> Result<Left, ChatError> {
         self.request(id, |reply| Command::Leave {
             agent,
             name: name.to_owned(),

@@ -27,7 +27,9 @@ pub struct ChoiceOffer {
 /// Why an offer or an answer was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChoiceError {
-    #[error("an offer needs a prompt of 1–500 characters and 2–10 distinct options of 1–100 characters")]
+    #[error(
+        "an offer needs a prompt of 1–500 characters and 2–10 distinct options of 1–100 characters"
+    )]
     InvalidOffer,
     #[error("no such offer of choices in this conversation")]
     UnknownOffer,
@@ -74,7 +76,11 @@ impl ChoiceOffer {
 
     /// The text kept in the log and shown by simple clients.
     pub fn as_text(&self) -> String {
-        let options: Vec<String> = self.options.iter().map(|o| format!("[{}]", o.label)).collect();
+        let options: Vec<String> = self
+            .options
+            .iter()
+            .map(|o| format!("[{}]", o.label))
+            .collect();
         format!("{} {}", self.prompt, options.join(" "))
     }
 }
@@ -131,14 +137,35 @@ mod tests {
 
     #[test]
     fn offers_need_two_to_ten_distinct_options() {
-        assert_eq!(ChoiceOffer::parse("o".into(), "Size?", &opts(&["S"])), Err(ChoiceError::InvalidOffer));
+        assert_eq!(
+            ChoiceOffer::parse("o".into(), "Size?", &opts(&["S"])),
+            Err(ChoiceError::InvalidOffer)
+        );
         let eleven: Vec<String> = (0..11).map(|i| format!("o{i}")).collect();
-        assert_eq!(ChoiceOffer::parse("o".into(), "Size?", &eleven), Err(ChoiceError::InvalidOffer));
-        assert_eq!(ChoiceOffer::parse("o".into(), "Size?", &opts(&["S", "s"])), Err(ChoiceError::InvalidOffer));
-        assert_eq!(ChoiceOffer::parse("o".into(), " ", &opts(&["S", "M"])), Err(ChoiceError::InvalidOffer));
-        assert_eq!(ChoiceOffer::parse("o".into(), "Size?", &opts(&["S", ""])), Err(ChoiceError::InvalidOffer));
+        assert_eq!(
+            ChoiceOffer::parse("o".into(), "Size?", &eleven),
+            Err(ChoiceError::InvalidOffer)
+        );
+        assert_eq!(
+            ChoiceOffer::parse("o".into(), "Size?", &opts(&["S", "s"])),
+            Err(ChoiceError::InvalidOffer)
+        );
+        assert_eq!(
+            ChoiceOffer::parse("o".into(), " ", &opts(&["S", "M"])),
+            Err(ChoiceError::InvalidOffer)
+        );
+        assert_eq!(
+            ChoiceOffer::parse("o".into(), "Size?", &opts(&["S", ""])),
+            Err(ChoiceError::InvalidOffer)
+        );
         let ok = ChoiceOffer::parse("o".into(), "Size?", &opts(&["S", "M", "L"])).unwrap();
-        assert_eq!(ok.options[2], ChoiceOption { id: 3, label: "L".into() });
+        assert_eq!(
+            ok.options[2],
+            ChoiceOption {
+                id: 3,
+                label: "L".into()
+            }
+        );
         assert_eq!(ok.as_text(), "Size? [S] [M] [L]");
     }
 
@@ -150,7 +177,10 @@ mod tests {
         assert_eq!(book.check_answer("o1", 3), Err(ChoiceError::InvalidOption));
         assert_eq!(book.check_answer("o1", 2).unwrap().label, "M");
         book.closed("o1");
-        assert_eq!(book.check_answer("o1", 1), Err(ChoiceError::AlreadyAnswered));
+        assert_eq!(
+            book.check_answer("o1", 1),
+            Err(ChoiceError::AlreadyAnswered)
+        );
         assert_eq!(book.check_dismiss("o1"), Err(ChoiceError::AlreadyAnswered));
     }
 }

@@ -160,7 +160,11 @@ impl ConversationRules {
     /// An agent leaves. Returns true when that ends the chat: they were the
     /// last agent and the customer is gone. The last agent may not leave a
     /// connected customer alone: they end or transfer the chat instead.
-    pub fn leave(&mut self, agent: UserId, customer_connected: bool) -> Result<bool, ConversationError> {
+    pub fn leave(
+        &mut self,
+        agent: UserId,
+        customer_connected: bool,
+    ) -> Result<bool, ConversationError> {
         self.check_send(Party::Agent(agent))?;
         let last = self.agents.len() == 1;
         if last && customer_connected {
@@ -230,7 +234,11 @@ mod tests {
         assert!(!c.has_agent(A));
         assert_eq!(c.leave(A, true), Err(ConversationError::NotParticipant));
         assert_eq!(c.leave(B, true), Err(ConversationError::LastAgent));
-        assert_eq!(c.leave(B, false), Ok(true), "customer gone: leaving ends it");
+        assert_eq!(
+            c.leave(B, false),
+            Ok(true),
+            "customer gone: leaving ends it"
+        );
         assert_eq!(c.state(), ConversationState::Ended);
     }
 

@@ -243,7 +243,12 @@ impl RoutingState {
         let chat_id = slot.offer?;
         if let Some(chat) = self.chats.get_mut(&chat_id) {
             chat.offer = None;
-            return Some((chat_id, Answering::Chat { version: chat.init.version }));
+            return Some((
+                chat_id,
+                Answering::Chat {
+                    version: chat.init.version,
+                },
+            ));
         }
         let invite = self.invites.get_mut(&chat_id)?;
         invite.offer = None;
@@ -407,7 +412,11 @@ impl RoutingState {
     }
 
     /// What `agent` would be answering for `chat_id`, or why they cannot.
-    pub fn answering(&self, agent: UserId, chat_id: &ConversationId) -> Result<Answering, RoutingError> {
+    pub fn answering(
+        &self,
+        agent: UserId,
+        chat_id: &ConversationId,
+    ) -> Result<Answering, RoutingError> {
         let slot = self.agents.get(&agent).ok_or(RoutingError::NotSignedIn)?;
         if let Some(chat) = self.chats.get(chat_id) {
             if chat.offer.map(|o| o.agent) == Some(agent) {
@@ -530,7 +539,10 @@ impl RoutingState {
     /// The earliest time something must happen without outside input: an
     /// offer deadline or the end of a customer's grace period.
     pub fn next_deadline(&self, grace_ms: u64) -> Option<Millis> {
-        let invites = self.invites.values().filter_map(|i| i.offer.map(|o| o.deadline));
+        let invites = self
+            .invites
+            .values()
+            .filter_map(|i| i.offer.map(|o| o.deadline));
         self.chats
             .values()
             .flat_map(|c| {
@@ -655,9 +667,12 @@ impl RoutingState {
     }
 
     fn invite_candidate(&self, invite: &WaitingInvite) -> Option<UserId> {
-        let usable = |id: &UserId| !invite.init.excluded.contains(id) && !invite.rejected_by.contains(id);
+        let usable =
+            |id: &UserId| !invite.init.excluded.contains(id) && !invite.rejected_by.contains(id);
         match invite.init.target {
-            InviteTarget::Agent(agent) => (usable(&agent) && self.can_take_invite(agent)).then_some(agent),
+            InviteTarget::Agent(agent) => {
+                (usable(&agent) && self.can_take_invite(agent)).then_some(agent)
+            }
             InviteTarget::Queue(queue) => self
                 .agents
                 .iter()
@@ -677,17 +692,32 @@ impl RoutingState {
     /// The next invitation offer to make: (chat, agent, invite id, version).
     /// Invitations go before new chats: a customer is already talking.
     pub fn next_invite_offer(&self) -> Option<(ConversationId, UserId, i64, i64)> {
-        let mut waiting: Vec<(&ConversationId, &WaitingInvite)> =
-            self.invites.iter().filter(|(_, i)| i.offer.is_none()).collect();
+        let mut waiting: Vec<(&ConversationId, &WaitingInvite)> = self
+            .invites
+            .iter()
+            .filter(|(_, i)| i.offer.is_none())
+            .collect();
         waiting.sort_by_key(|(id, i)| (i.init.created_at_ms, (*id).clone()));
         waiting.into_iter().find_map(|(chat, invite)| {
-            self.invite_candidate(invite)
-                .map(|agent| (chat.clone(), agent, invite.init.invite_id, invite.init.version))
+            self.invite_candidate(invite).map(|agent| {
+                (
+                    chat.clone(),
+                    agent,
+                    invite.init.invite_id,
+                    invite.init.version,
+                )
+            })
         })
     }
 
     /// Records an invitation offer the store accepted.
-    pub fn invite_offer_made(&mut self, chat: &ConversationId, agent: UserId, version: i64, now: Millis) -> Option<PendingOffer> {
+    pub fn invite_offer_made(
+        &mut self,
+        chat: &ConversationId,
+        agent: UserId,
+        version: i64,
+        now: Millis,
+    ) -> Option<PendingOffer> {
         let timeout = {
             let invite = self.invites.get(chat)?;
             self.queues
@@ -720,7 +750,13 @@ impl RoutingState {
     /// An invitation offer ended unanswered (stored with the new `version`).
     /// Returns true when the invitation itself is over: a named agent
     /// rejected or let it time out. A queue invitation goes on to others.
-    pub fn invite_released(&mut self, chat: &ConversationId, agent: UserId, outcome: OfferOutcome, version: i64) -> bool {
+    pub fn invite_released(
+        &mut self,
+        chat: &ConversationId,
+        agent: UserId,
+        outcome: OfferOutcome,
+        version: i64,
+    ) -> bool {
         let mut over = false;
         if let Some(invite) = self.invites.get_mut(chat) {
             if invite.offer.map(|o| o.agent) == Some(agent) {
@@ -800,7 +836,10 @@ impl RoutingState {
                     !invite.init.excluded.contains(&offer.agent),
                     "invite of {chat_id} offered to a participant"
                 );
-                assert!(!self.chats.contains_key(chat_id), "{chat_id} both queued and inviting");
+                assert!(
+                    !self.chats.contains_key(chat_id),
+                    "{chat_id} both queued and inviting"
+                );
             }
         }
     }

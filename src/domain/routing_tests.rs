@@ -209,7 +209,10 @@ fn agent_going_offline_withdraws_the_offer_without_barring_them() {
     s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
     s.enqueue(chat(1), waiting(Q1, 0));
     offer_next(&mut s, 0).unwrap();
-    assert_eq!(s.agent_offline(A), Some((chat(1), Answering::Chat { version: 2 })));
+    assert_eq!(
+        s.agent_offline(A),
+        Some((chat(1), Answering::Chat { version: 2 }))
+    );
     s.check_invariants();
     assert_eq!(offer_next(&mut s, 1), Some((chat(1), B)));
 }
@@ -323,11 +326,24 @@ fn queue_invite_skips_participants_and_goes_on_after_a_reject() {
     s.agent_online(C, sign_in(&[Q1], AgentStatus::Ready), 2);
     s.add_invite(chat(1), invite(InviteTarget::Queue(Q1), &[A]));
     let (c, agent, id, v) = s.next_invite_offer().unwrap();
-    assert_eq!((c.clone(), agent, id), (chat(1), B, 7), "A is in the chat; B idle longest");
+    assert_eq!(
+        (c.clone(), agent, id),
+        (chat(1), B, 7),
+        "A is in the chat; B idle longest"
+    );
     s.invite_offer_made(&c, B, v + 1, 10);
     s.check_invariants();
-    assert_eq!(s.answering(B, &c), Ok(Answering::Invite { invite_id: 7, version: v + 1 }));
-    assert!(!s.invite_released(&c, B, OfferOutcome::Rejected, v + 2), "a queue invite goes on");
+    assert_eq!(
+        s.answering(B, &c),
+        Ok(Answering::Invite {
+            invite_id: 7,
+            version: v + 1
+        })
+    );
+    assert!(
+        !s.invite_released(&c, B, OfferOutcome::Rejected, v + 2),
+        "a queue invite goes on"
+    );
     let (_, next, _, _) = s.next_invite_offer().unwrap();
     assert_eq!(next, C);
 }
@@ -336,8 +352,15 @@ fn queue_invite_skips_participants_and_goes_on_after_a_reject() {
 fn named_invite_ends_on_reject_or_timeout_and_needs_a_free_agent() {
     let mut s = state();
     s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
-    s.agent_online(B, sign_in(&[Q2], AgentStatus::not_ready("Pause").unwrap()), 0);
-    assert!(s.can_take_invite(B), "a colleague in Pause can still be asked");
+    s.agent_online(
+        B,
+        sign_in(&[Q2], AgentStatus::not_ready("Pause").unwrap()),
+        0,
+    );
+    assert!(
+        s.can_take_invite(B),
+        "a colleague in Pause can still be asked"
+    );
     s.add_invite(chat(1), invite(InviteTarget::Agent(B), &[A]));
     let (c, agent, _, v) = s.next_invite_offer().unwrap();
     assert_eq!(agent, B);
@@ -346,9 +369,17 @@ fn named_invite_ends_on_reject_or_timeout_and_needs_a_free_agent() {
     assert!(!s.can_take_invite(B), "one offer at a time");
     let expired = s.expired_invites(30_100);
     assert_eq!(expired.len(), 1);
-    assert!(s.invite_released(&c, B, OfferOutcome::TimedOut, v + 2), "a named invite is over");
+    assert!(
+        s.invite_released(&c, B, OfferOutcome::TimedOut, v + 2),
+        "a named invite is over"
+    );
     assert!(!s.has_invite(&c));
-    assert_eq!(s.agent_status(B).unwrap().0, AgentStatus::NotReady { reason: "No answer".into() });
+    assert_eq!(
+        s.agent_status(B).unwrap().0,
+        AgentStatus::NotReady {
+            reason: "No answer".into()
+        }
+    );
     s.check_invariants();
 }
 

@@ -25,7 +25,14 @@ impl AgentSession {
         let target = match (agent, queue) {
             (Some(agent), None) => InviteTarget::Agent(agent),
             (None, Some(queue)) => InviteTarget::Queue(queue),
-            _ => return conversation_error(ErrorCode::InvalidInvite, "invite exactly one of agent_id or queue_id", raw, None),
+            _ => {
+                return conversation_error(
+                    ErrorCode::InvalidInvite,
+                    "invite exactly one of agent_id or queue_id",
+                    raw,
+                    None,
+                )
+            }
         };
         let store = &self.state.store;
         let (record, participants, queues) = match (
@@ -34,18 +41,42 @@ impl AgentSession {
             store.list_queues().await,
         ) {
             (Ok(Some(record)), Ok(participants), Ok(queues)) => (record, participants, queues),
-            (Ok(None), _, _) => return conversation_error(ErrorCode::NotFound, "conversation not found", raw, None),
-            _ => return conversation_error(ErrorCode::Unavailable, "store unavailable; retry", raw, None),
+            (Ok(None), _, _) => {
+                return conversation_error(ErrorCode::NotFound, "conversation not found", raw, None)
+            }
+            _ => {
+                return conversation_error(
+                    ErrorCode::Unavailable,
+                    "store unavailable; retry",
+                    raw,
+                    None,
+                )
+            }
         };
         if record.state.is_final() {
-            return conversation_error(ErrorCode::ConversationEnded, "the conversation has ended", raw, None);
+            return conversation_error(
+                ErrorCode::ConversationEnded,
+                "the conversation has ended",
+                raw,
+                None,
+            );
         }
         if !participants.contains(&self.user.id) {
-            return conversation_error(ErrorCode::NotParticipant, "you are not in this conversation", raw, None);
+            return conversation_error(
+                ErrorCode::NotParticipant,
+                "you are not in this conversation",
+                raw,
+                None,
+            );
         }
         match target {
             InviteTarget::Agent(agent) if participants.contains(&agent) => {
-                return conversation_error(ErrorCode::AlreadyInChat, "that agent is already in the chat", raw, None)
+                return conversation_error(
+                    ErrorCode::AlreadyInChat,
+                    "that agent is already in the chat",
+                    raw,
+                    None,
+                )
             }
             InviteTarget::Queue(queue) if !queues.iter().any(|q| q.id == queue) => {
                 return conversation_error(ErrorCode::InvalidInvite, "no such queue", raw, None)
@@ -73,7 +104,12 @@ impl AgentSession {
 
     pub(super) async fn cancel_invite(&mut self, raw: &str) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
-            return conversation_error(ErrorCode::NoInvitePending, "no invitation of yours is pending", raw, None);
+            return conversation_error(
+                ErrorCode::NoInvitePending,
+                "no invitation of yours is pending",
+                raw,
+                None,
+            );
         };
         match self.state.router.cancel_invite(id, self.user.id).await {
             Ok(()) => Vec::new(), // the `invite_ended` event follows
@@ -88,14 +124,22 @@ impl AgentSession {
             return conversation_error(ErrorCode::NotFound, "conversation not found", raw, None);
         };
         let name = self.user.display_name.clone();
-        match self.state.conversations.leave(&id, self.user.id, &name).await {
+        match self
+            .state
+            .conversations
+            .leave(&id, self.user.id, &name)
+            .await
+        {
             Ok(Left::Stayed) => {
                 self.state.router.agent_left(self.user.id).await;
                 self.attached.remove(&id);
                 Vec::new()
             }
             Ok(Left::Ended) => {
-                self.state.router.chat_finished(id.clone(), vec![self.user.id]).await;
+                self.state
+                    .router
+                    .chat_finished(id.clone(), vec![self.user.id])
+                    .await;
                 self.attached.remove(&id);
                 Vec::new()
             }
@@ -111,8 +155,9 @@ impl AgentSession {
         };
         match self.state.conversations.leave(id, inviter, &name).await {
             Ok(_) => self.state.router.agent_left(inviter).await,
-            Err(e) => tracing::warn!(error = %e, conversation = %id, "transfer: the inviter could not leave"),
+            Err(e) => {
+                tracing::warn!(error = %e, conversation = %id, "transfer: the inviter could not leave")
+            }
         }
     }
 }
-

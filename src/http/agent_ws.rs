@@ -5,14 +5,14 @@ use super::error::AppError;
 use super::extract::CurrentUser;
 use super::socket::{self, SocketSession};
 use super::AppState;
+use crate::conversation::Contribution;
 use crate::domain::account::{AgentStatus, Profile, User};
+use crate::domain::conversation::Audience;
 use crate::domain::conversation::Party;
 use crate::domain::ids::ConversationId;
 use crate::domain::message::{ClientMsgId, InputError, MessageText};
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, AgentCommand, ErrorCode, ServerEvent, StatusChoice, UserView};
-use crate::conversation::Contribution;
-use crate::domain::conversation::Audience;
 use crate::routing::{Accepted, AgentSignIn};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -128,11 +128,16 @@ impl SocketSession for AgentSession {
                 text,
                 private,
             } => {
-                let audience = if private { Audience::AgentsOnly } else { Audience::Everyone };
+                let audience = if private {
+                    Audience::AgentsOnly
+                } else {
+                    Audience::Everyone
+                };
                 match MessageText::parse(text) {
                     Ok(text) => {
                         let contribution = Contribution::Message { text, audience };
-                        self.contribute(&conversation_id, client_msg_id, contribution).await
+                        self.contribute(&conversation_id, client_msg_id, contribution)
+                            .await
                     }
                     Err(e) => {
                         let (code, message) = text_error(e);
@@ -147,7 +152,8 @@ impl SocketSession for AgentSession {
                 options,
             } => {
                 let contribution = Contribution::OfferChoices { prompt, options };
-                self.contribute(&conversation_id, client_msg_id, contribution).await
+                self.contribute(&conversation_id, client_msg_id, contribution)
+                    .await
             }
             AgentCommand::Typing {
                 conversation_id,
@@ -158,7 +164,9 @@ impl SocketSession for AgentSession {
                 if let Some(id) = id.filter(|id| self.attached.contains(id)) {
                     let name = self.user.display_name.clone();
                     let party = Party::Agent(self.user.id);
-                    self.state.conversations.typing(&id, party, &name, typing, private);
+                    self.state
+                        .conversations
+                        .typing(&id, party, &name, typing, private);
                 }
                 Vec::new()
             }
@@ -167,8 +175,13 @@ impl SocketSession for AgentSession {
                 agent_id,
                 queue_id,
                 transfer,
-            } => self.invite(&conversation_id, agent_id, queue_id, transfer).await,
-            AgentCommand::CancelInvite { conversation_id } => self.cancel_invite(&conversation_id).await,
+            } => {
+                self.invite(&conversation_id, agent_id, queue_id, transfer)
+                    .await
+            }
+            AgentCommand::CancelInvite { conversation_id } => {
+                self.cancel_invite(&conversation_id).await
+            }
             AgentCommand::Leave { conversation_id } => self.leave(&conversation_id).await,
             AgentCommand::End { conversation_id } => self.end(&conversation_id).await,
         }
@@ -333,9 +346,19 @@ impl AgentSession {
     }
 
     /// Stores a message or an offer of choices and acknowledges it.
-    async fn contribute(&mut self, raw: &str, client_msg_id: String, contribution: Contribution) -> Vec<Frame> {
+    async fn contribute(
+        &mut self,
+        raw: &str,
+        client_msg_id: String,
+        contribution: Contribution,
+    ) -> Vec<Frame> {
         let Some(id) = ConversationId::parse(raw) else {
-            return conversation_error(ErrorCode::NotFound, "conversation not found", raw, Some(&client_msg_id));
+            return conversation_error(
+                ErrorCode::NotFound,
+                "conversation not found",
+                raw,
+                Some(&client_msg_id),
+            );
         };
         let Ok(msg_id) = ClientMsgId::parse(client_msg_id.clone()) else {
             return conversation_error(

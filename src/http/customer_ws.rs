@@ -149,7 +149,11 @@ impl SocketSession for CustomerSession {
 impl CustomerSession {
     /// Stores a message or an answer and acknowledges it with the
     /// customer's own numbering.
-    async fn contribute(&mut self, client_msg_id: String, contribution: Contribution) -> Vec<Frame> {
+    async fn contribute(
+        &mut self,
+        client_msg_id: String,
+        contribution: Contribution,
+    ) -> Vec<Frame> {
         let Some(chat) = &self.chat else {
             return error(ErrorCode::NotResumed, "send `resume` first", None);
         };

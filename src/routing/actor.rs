@@ -1,6 +1,8 @@
 //! The router actor: executes what [`RoutingState`] decides.
 
-use super::{Accepted, AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot};
+use super::{
+    Accepted, AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot,
+};
 use crate::clock::wall_ms;
 use crate::conversation::{ChatError, Conversations};
 use crate::domain::account::{AgentStatus, Queue};
@@ -255,7 +257,11 @@ impl RouterActor {
             Command::Invite { request, reply } => {
                 let _ = reply.send(self.invite(request).await);
             }
-            Command::CancelInvite { chat, inviter, reply } => {
+            Command::CancelInvite {
+                chat,
+                inviter,
+                reply,
+            } => {
                 let _ = reply.send(self.cancel_invite(chat, inviter).await);
             }
             Command::AgentLeft { agent } => {
@@ -322,7 +328,12 @@ impl RouterActor {
         })
     }
 
-    pub(super) fn push_withdrawn(&self, agent: UserId, chat: &ConversationId, reason: OfferEndReason) {
+    pub(super) fn push_withdrawn(
+        &self,
+        agent: UserId,
+        chat: &ConversationId,
+        reason: OfferEndReason,
+    ) {
         if let Some(link) = self.agents.get(&agent) {
             link.outbox.push(&ServerEvent::OfferWithdrawn {
                 conversation_id: chat.0.clone(),
@@ -411,7 +422,11 @@ impl RouterActor {
         Ok(AgentState { status, open_chats })
     }
 
-    async fn accept(&mut self, agent: UserId, chat: ConversationId) -> Result<Accepted, RouterError> {
+    async fn accept(
+        &mut self,
+        agent: UserId,
+        chat: ConversationId,
+    ) -> Result<Accepted, RouterError> {
         let version = match self.state.answering(agent, &chat)? {
             Answering::Chat { version } => version,
             Answering::Invite { invite_id, version } => {
@@ -539,8 +554,12 @@ impl RouterActor {
         if let Some(agent) = self.state.remove_chat(&chat) {
             self.push_withdrawn(agent, &chat, OfferEndReason::CustomerLeft);
         }
-        self.drop_invite(&chat, RoutingEventKind::InviteCancelled, OfferEndReason::CustomerLeft)
-            .await;
+        self.drop_invite(
+            &chat,
+            RoutingEventKind::InviteCancelled,
+            OfferEndReason::CustomerLeft,
+        )
+        .await;
         self.customers.remove(&chat);
         self.cards.remove(&chat);
         let now = self.now();

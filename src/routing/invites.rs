@@ -112,13 +112,21 @@ impl RouterActor {
     }
 
     /// Only the inviter may take back a pending invitation.
-    pub(super) async fn cancel_invite(&mut self, chat: ConversationId, inviter: UserId) -> Result<(), RouterError> {
+    pub(super) async fn cancel_invite(
+        &mut self,
+        chat: ConversationId,
+        inviter: UserId,
+    ) -> Result<(), RouterError> {
         match self.invite_cards.get(&chat) {
             Some(card) if card.inviter == inviter => {}
             _ => return Err(RouterError::NoInvitePending),
         }
         if self
-            .drop_invite(&chat, RoutingEventKind::InviteCancelled, OfferEndReason::Cancelled)
+            .drop_invite(
+                &chat,
+                RoutingEventKind::InviteCancelled,
+                OfferEndReason::Cancelled,
+            )
             .await
         {
             Ok(())
@@ -130,11 +138,20 @@ impl RouterActor {
     /// Ends a pending invitation (cancelled, or its chat ended): in the store,
     /// in memory, at the offered agent and in the log. False if the store
     /// could not record it.
-    pub(super) async fn drop_invite(&mut self, chat: &ConversationId, kind: RoutingEventKind, reason: OfferEndReason) -> bool {
+    pub(super) async fn drop_invite(
+        &mut self,
+        chat: &ConversationId,
+        kind: RoutingEventKind,
+        reason: OfferEndReason,
+    ) -> bool {
         let Some(card) = self.invite_cards.get(chat) else {
             return true;
         };
-        if let Err(e) = self.store.close_invite(card.invite_id, kind, wall_ms()).await {
+        if let Err(e) = self
+            .store
+            .close_invite(card.invite_id, kind, wall_ms())
+            .await
+        {
             self.store_failed(e);
             return false;
         }
@@ -169,7 +186,11 @@ impl RouterActor {
         invite_id: i64,
         version: i64,
     ) -> Result<Accepted, RouterError> {
-        match self.store.accept_invite(invite_id, agent, version, wall_ms()).await {
+        match self
+            .store
+            .accept_invite(invite_id, agent, version, wall_ms())
+            .await
+        {
             Ok(Some(_)) => {
                 let now = self.now();
                 self.state.invite_accepted(agent, &chat, now);
@@ -204,7 +225,11 @@ impl RouterActor {
             OfferOutcome::TimedOut => RoutingEventKind::InviteTimedOut,
             _ => RoutingEventKind::Withdrawn,
         };
-        let new_version = match self.store.release_invite(invite_id, agent, version, kind, wall_ms()).await {
+        let new_version = match self
+            .store
+            .release_invite(invite_id, agent, version, kind, wall_ms())
+            .await
+        {
             Ok(Some(v)) => v,
             Ok(None) => {
                 self.state.remove_invite(chat);
@@ -216,11 +241,18 @@ impl RouterActor {
                 return false;
             }
         };
-        if self.state.invite_released(chat, agent, outcome, new_version) {
+        if self
+            .state
+            .invite_released(chat, agent, outcome, new_version)
+        {
             if let Err(e) = self.store.close_invite(invite_id, kind, wall_ms()).await {
                 self.store_failed(e);
             }
-            let reason = if outcome == OfferOutcome::TimedOut { "not answered" } else { "declined" };
+            let reason = if outcome == OfferOutcome::TimedOut {
+                "not answered"
+            } else {
+                "declined"
+            };
             self.end_invite_in_log(chat, reason).await;
         }
         true
@@ -229,13 +261,20 @@ impl RouterActor {
     /// Makes every invitation offer possible now. False on a store failure.
     pub(super) async fn route_invites(&mut self) -> bool {
         while let Some((chat, agent, invite_id, version)) = self.state.next_invite_offer() {
-            match self.store.try_offer_invite(invite_id, agent, version, wall_ms()).await {
+            match self
+                .store
+                .try_offer_invite(invite_id, agent, version, wall_ms())
+                .await
+            {
                 Ok(Some(new_version)) => {
                     let now = self.now();
-                    let Some(offer) = self.state.invite_offer_made(&chat, agent, new_version, now) else {
+                    let Some(offer) = self.state.invite_offer_made(&chat, agent, new_version, now)
+                    else {
                         continue;
                     };
-                    if let (Some(card), Some(link)) = (self.invite_cards.get(&chat), self.agents.get(&agent)) {
+                    if let (Some(card), Some(link)) =
+                        (self.invite_cards.get(&chat), self.agents.get(&agent))
+                    {
                         link.outbox.push(&ServerEvent::ChatOffered {
                             conversation_id: chat.0.clone(),
                             queue_id: card.queue,

@@ -15,8 +15,8 @@ use crate::conversation::Conversations;
 use crate::domain::account::{AgentStatus, Profile, Queue};
 use crate::domain::ids::{ConversationId, UserId};
 use crate::domain::routing::{InviteTarget, RoutingError};
-use crate::protocol::CustomerView;
 use crate::outbox::Outbox;
+use crate::protocol::CustomerView;
 use crate::protocol::ErrorCode;
 use crate::store::{ConversationRecord, DynStore};
 use std::time::Duration;
@@ -35,7 +35,9 @@ pub enum RouterError {
     InvitePending,
     #[error("no invitation is pending for this chat")]
     NoInvitePending,
-    #[error("that agent cannot take an invitation now (not signed in, at capacity or holding an offer)")]
+    #[error(
+        "that agent cannot take an invitation now (not signed in, at capacity or holding an offer)"
+    )]
     AgentUnavailable,
 }
 
@@ -248,13 +250,22 @@ impl Router {
 
     /// Starts an invitation; returns its id.
     pub async fn invite(&self, request: InviteRequest) -> Result<i64, RouterError> {
-        self.request(|reply| Command::Invite { request, reply }).await
+        self.request(|reply| Command::Invite { request, reply })
+            .await
     }
 
     /// The inviter takes back the pending invitation of a chat.
-    pub async fn cancel_invite(&self, chat: ConversationId, inviter: UserId) -> Result<(), RouterError> {
-        self.request(|reply| Command::CancelInvite { chat, inviter, reply })
-            .await
+    pub async fn cancel_invite(
+        &self,
+        chat: ConversationId,
+        inviter: UserId,
+    ) -> Result<(), RouterError> {
+        self.request(|reply| Command::CancelInvite {
+            chat,
+            inviter,
+            reply,
+        })
+        .await
     }
 
     /// An agent left a chat others stay in: their capacity frees up.
@@ -262,7 +273,11 @@ impl Router {
         self.tell(Command::AgentLeft { agent }).await
     }
 
-    pub async fn accept(&self, agent: UserId, chat: ConversationId) -> Result<Accepted, RouterError> {
+    pub async fn accept(
+        &self,
+        agent: UserId,
+        chat: ConversationId,
+    ) -> Result<Accepted, RouterError> {
         self.request(|reply| Command::Accept { agent, chat, reply })
             .await
     }

@@ -151,13 +151,37 @@ pub trait Store: Send + Sync + 'static {
     /// Records an invitation; `Conflict` if one is already pending for the chat.
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord>;
     /// pending → offered to `agent`, if the row still has `version`.
-    async fn try_offer_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    async fn try_offer_invite(
+        &self,
+        invite: i64,
+        agent: UserId,
+        version: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// offered to `agent` → pending again (rejected / timed out / withdrawn).
-    async fn release_invite(&self, invite: i64, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>>;
+    async fn release_invite(
+        &self,
+        invite: i64,
+        agent: UserId,
+        version: i64,
+        kind: RoutingEventKind,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// offered to `agent` → accepted, with `agent` added to the conversation.
-    async fn accept_invite(&self, invite: i64, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>>;
+    async fn accept_invite(
+        &self,
+        invite: i64,
+        agent: UserId,
+        version: i64,
+        now: i64,
+    ) -> StoreResult<Option<i64>>;
     /// pending/offered → a final state (`rejected`, `timed_out`, `cancelled`).
-    async fn close_invite(&self, invite: i64, kind: RoutingEventKind, now: i64) -> StoreResult<bool>;
+    async fn close_invite(
+        &self,
+        invite: i64,
+        kind: RoutingEventKind,
+        now: i64,
+    ) -> StoreResult<bool>;
     /// Pending and offered invitations (recovery).
     async fn open_invites(&self) -> StoreResult<Vec<InviteRecord>>;
     /// An agent leaves an active conversation: marks them gone and appends

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod bad_input;
+mod chat_actions;
 mod chat_flow;
 mod cli;
 mod crash;
