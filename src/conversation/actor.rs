@@ -472,7 +472,8 @@ impl Actor {
                     (
                         EventKind::Choice,
                         Audience::Everyone,
-                        option.label,
+                        // Readable on its own in the log and transcripts.
+                        format!("Chose: {}", option.label),
                         Some(data),
                         Some(offer_id),
                     )
