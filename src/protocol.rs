@@ -176,6 +176,8 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// The last agent cannot leave while the customer is connected: end or transfer.
     LastAgent,
+    /// Too many frames on this connection: slow down (nothing was done).
+    RateLimited,
     Unavailable,
     Internal,
 }

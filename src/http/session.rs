@@ -95,7 +95,12 @@ async fn login(
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
     if let Some(token) = session_token(&headers) {
-        state.store.delete_session(&token_hash(&token)).await?;
+        let hash = token_hash(&token);
+        if let Some(user) = state.store.session_user(&hash, wall_ms()).await? {
+            state.store.delete_session(&hash).await?;
+            // An ended session must not keep a console connected.
+            state.router.session_ended(user.id).await;
+        }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response

@@ -20,6 +20,39 @@ pub mod close_code {
     pub const SESSION_ENDED: u16 = 4003;
 }
 
+/// Frames a connection may send in a burst, and per second after it.
+pub const RATE_BURST: f64 = 60.0;
+pub const RATE_PER_SEC: f64 = 20.0;
+
+/// A token bucket per connection: a flood gets `rate_limited` errors and
+/// is otherwise ignored, so one client cannot monopolise the actors.
+struct RateLimit {
+    tokens: f64,
+    at: tokio::time::Instant,
+}
+
+impl RateLimit {
+    fn new() -> Self {
+        Self {
+            tokens: RATE_BURST,
+            at: tokio::time::Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        let refill = now.duration_since(self.at).as_secs_f64() * RATE_PER_SEC;
+        self.tokens = (self.tokens + refill).min(RATE_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Configures an upgrade with our limits: small read buffers (idle sockets
 /// stay cheap) and a hard cap above the protocol's frame limit, so frames
 /// between the two get a typed error before the socket is closed.
@@ -78,6 +111,7 @@ pub async fn drive<S: SocketSession>(
     first: Vec<Frame>,
 ) {
     let Inbox { mut frames, kick } = inbox;
+    let mut rate = RateLimit::new();
     if send_all(&mut socket, first).await {
         loop {
             tokio::select! {
@@ -87,6 +121,13 @@ pub async fn drive<S: SocketSession>(
                             let _ = send_all(&mut socket, vec![too_big()]).await;
                             close(&mut socket, close_code::TOO_BIG, "frame too large").await;
                             break;
+                        }
+                        if !rate.allow() {
+                            let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
+                            if !send_all(&mut socket, vec![limited]).await {
+                                break;
+                            }
+                            continue;
                         }
                         let replies = session.handle(text.as_str()).await;
                         if !send_all(&mut socket, replies).await {

@@ -158,6 +158,9 @@ enum Command {
     AgentLeft {
         agent: UserId,
     },
+    SessionEnded {
+        agent: UserId,
+    },
     Reject {
         agent: UserId,
         chat: ConversationId,
@@ -266,6 +269,11 @@ impl Router {
             reply,
         })
         .await
+    }
+
+    /// The user logged out: their console connection is closed (4003).
+    pub async fn session_ended(&self, agent: UserId) {
+        self.tell(Command::SessionEnded { agent }).await
     }
 
     /// An agent left a chat others stay in: their capacity frees up.

@@ -205,3 +205,51 @@ async fn http_bad_input_gets_typed_errors(backend: Backend) {
         "bad_request"
     );
 }
+
+both_stores!(
+    a_frame_flood_is_rate_limited,
+    logout_closes_the_console_socket
+);
+
+async fn a_frame_flood_is_rate_limited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_id, _token, mut customer) = app.new_customer("Carla").await;
+    for _ in 0..100 {
+        customer
+            .send(json!({"type": "typing", "typing": true}))
+            .await;
+    }
+    let mut limited = 0;
+    for frame in customer.drain(std::time::Duration::from_millis(500)).await {
+        if frame["code"] == "rate_limited" {
+            limited += 1;
+        }
+    }
+    assert!(
+        limited >= 30,
+        "a burst of 100 frames exceeds the allowance of 60: {limited}"
+    );
+}
+
+async fn logout_closes_the_console_socket(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 3).await;
+    let cookie = app.login("alice").await;
+    let mut ws = Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
+    ws.expect("hello").await;
+    ws.send(json!({"type": "sign_in", "profile_id": app.profile}))
+        .await;
+    ws.expect("signed_in").await;
+    let out = app
+        .http
+        .post(app.url("/api/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    while ws.next().await.is_some() {}
+    assert_eq!(ws.closed_with, Some(4003));
+}
