@@ -131,9 +131,15 @@ pub const KNOWN_COMMAND_TYPES: &[&str] = &[
     "reject",
     "send",
     "typing",
+    "offer_choices",
+    "invite",
+    "cancel_invite",
+    "leave",
     "end",
     "ping",
     "resume",
+    "choose",
+    "dismiss_choices",
 ];
 
 /// Error codes sent in `error` events. Stable: clients switch on them.

@@ -2,6 +2,8 @@
 -- events visible to everyone get their own gap-free numbering: customers see
 -- and resume by public_seq; agents by seq.
 alter table events add column public_seq bigint;
+-- Before this migration every event was visible to everyone.
+update events set public_seq = seq where audience = 'everyone';
 create unique index events_public_seq on events(conversation_id, public_seq) where public_seq is not null;
 -- Structured payload of events that are more than text (offers of choices
 -- and their answers, invitations), as JSON; `body` keeps a readable text.

@@ -249,7 +249,7 @@ impl Actor {
         after_seq: i64,
     ) -> Result<Attached, ChatError> {
         if let Party::Agent(agent) = party {
-            if !self.rules.has_agent(agent) && !self.announced.contains(&agent) {
+            if !self.rules.has_agent(agent) {
                 return Err(ChatError::NotParticipant);
             }
         }
@@ -665,6 +665,8 @@ impl Actor {
             }
         }
         self.rules = rules;
+        // Invited back later, they are announced again.
+        self.announced.remove(&agent);
         self.advance(&event);
         self.fan_out(&event);
         // The agent's connection stops receiving this conversation.

@@ -650,6 +650,11 @@ impl RoutingState {
             .is_some_and(|a| a.takes_chat && a.open_chats < a.capacity && a.offer.is_none())
     }
 
+    /// The pending offer of a chat's invitation, if any.
+    pub fn pending_invite_offer(&self, chat: &ConversationId) -> Option<PendingOffer> {
+        self.invites.get(chat).and_then(|i| i.offer)
+    }
+
     pub fn has_invite(&self, chat: &ConversationId) -> bool {
         self.invites.contains_key(chat)
     }

@@ -377,11 +377,14 @@ impl RouterActor {
             }
         }
         if let Some(chat) = pending {
-            if let Some(event) = self
-                .state
-                .pending_offer(&chat)
-                .and_then(|offer| self.offer_event(&chat, offer.deadline))
-            {
+            let event = match self.state.pending_offer(&chat) {
+                Some(offer) => self.offer_event(&chat, offer.deadline),
+                None => self
+                    .state
+                    .pending_invite_offer(&chat)
+                    .and_then(|offer| self.invite_offer_event(&chat, offer.deadline)),
+            };
+            if let Some(event) = event {
                 self.agents[&s.agent].outbox.push(&event);
             }
         }
@@ -562,7 +565,7 @@ impl RouterActor {
         self.drop_invite(
             &chat,
             RoutingEventKind::InviteCancelled,
-            OfferEndReason::CustomerLeft,
+            OfferEndReason::Withdrawn,
         )
         .await;
         self.customers.remove(&chat);

@@ -71,11 +71,15 @@ impl RouterActor {
                 created_at_ms: wall_ms(),
             },
         );
-        let verb = if r.transfer { "transfer to" } else { "invited" };
+        let body = if r.transfer {
+            format!("{} asked {target} to take over the chat", r.inviter_name)
+        } else {
+            format!("{} invited {target}", r.inviter_name)
+        };
         let note = Note {
             kind: EventKind::Invited,
             audience: Audience::AgentsOnly,
-            body: format!("{} {verb} {target}", r.inviter_name),
+            body,
             data: Some(EventData::Invited {
                 target: target.clone(),
                 transfer: r.transfer,
@@ -258,6 +262,26 @@ impl RouterActor {
         true
     }
 
+    /// The offer an invited agent sees.
+    pub(super) fn invite_offer_event(
+        &self,
+        chat: &ConversationId,
+        deadline: u64,
+    ) -> Option<ServerEvent> {
+        let card = self.invite_cards.get(chat)?;
+        Some(ServerEvent::ChatOffered {
+            conversation_id: chat.0.clone(),
+            queue_id: card.queue,
+            queue_name: card.queue_name.clone(),
+            customer: card.customer.clone(),
+            expires_in_ms: deadline.saturating_sub(self.now()),
+            invite: Some(InviteView {
+                inviter: card.inviter_name.clone(),
+                transfer: card.transfer,
+            }),
+        })
+    }
+
     /// Makes every invitation offer possible now. False on a store failure.
     pub(super) async fn route_invites(&mut self) -> bool {
         while let Some((chat, agent, invite_id, version)) = self.state.next_invite_offer() {
@@ -272,20 +296,11 @@ impl RouterActor {
                     else {
                         continue;
                     };
-                    if let (Some(card), Some(link)) =
-                        (self.invite_cards.get(&chat), self.agents.get(&agent))
-                    {
-                        link.outbox.push(&ServerEvent::ChatOffered {
-                            conversation_id: chat.0.clone(),
-                            queue_id: card.queue,
-                            queue_name: card.queue_name.clone(),
-                            customer: card.customer.clone(),
-                            expires_in_ms: offer.deadline.saturating_sub(now),
-                            invite: Some(InviteView {
-                                inviter: card.inviter_name.clone(),
-                                transfer: card.transfer,
-                            }),
-                        });
+                    if let (Some(event), Some(link)) = (
+                        self.invite_offer_event(&chat, offer.deadline),
+                        self.agents.get(&agent),
+                    ) {
+                        link.outbox.push(&event);
                     }
                 }
                 Ok(None) => {

@@ -800,6 +800,8 @@ macro_rules! impl_sql_store {
                 let updated: Option<(i64, String)> = sqlx::query_as(
                     "update invites set state = 'accepted', version = version + 1, ended_at = $4 \
                      where id = $1 and state = 'offered' and offered_to = $2 and version = $3 \
+                     and exists (select 1 from conversations c \
+                                 where c.id = invites.conversation_id and c.state = 'active') \
                      returning version, conversation_id",
                 )
                 .bind(invite)
