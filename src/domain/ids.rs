@@ -30,6 +30,10 @@ int_id!(
     /// A profile: the queues and media types an agent logs in with.
     ProfileId
 );
+int_id!(
+    /// A predefined message (a canned text an agent can pick in a chat).
+    PredefinedId
+);
 
 /// A conversation. Random (UUID v4) because customers address their chat by it;
 /// knowing one id must not reveal another.

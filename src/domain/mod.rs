@@ -7,4 +7,5 @@ pub mod choices;
 pub mod conversation;
 pub mod ids;
 pub mod message;
+pub mod predefined;
 pub mod routing;
