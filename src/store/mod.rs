@@ -7,16 +7,19 @@
 //! on `(state, version)`: a node's memory is only a cache of that decision.
 
 mod postgres;
+mod predefined;
 mod records;
 mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use predefined::{NewPredefined, PredefinedRecord, ReorderOutcome, SharedFilter};
 pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::domain::account::{Media, Profile, Queue, User};
-use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+use crate::domain::ids::{ConversationId, PredefinedId, ProfileId, QueueId, UserId};
+use crate::domain::predefined::{Body, Heading, Scope};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -213,6 +216,42 @@ pub trait Store: Send + Sync + 'static {
     /// the agents already announced, to resume numbering, deduplication and
     /// join announcements after a restart.
     async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition>;
+
+    // --- predefined messages ---
+    /// Creates a message at the end of its scope's list. An unknown queue
+    /// or agent is `NotFound`.
+    async fn create_predefined(&self, new: NewPredefined) -> StoreResult<PredefinedRecord>;
+    async fn predefined(&self, id: PredefinedId) -> StoreResult<Option<PredefinedRecord>>;
+    /// Shared messages (never personal ones) matching `filter`: everyone,
+    /// then queue, then agent scoped, each by target, position and id.
+    async fn shared_predefined(&self, filter: SharedFilter) -> StoreResult<Vec<PredefinedRecord>>;
+    /// An owner's personal messages, by position and id.
+    async fn personal_predefined(&self, owner: UserId) -> StoreResult<Vec<PredefinedRecord>>;
+    /// What `agent` may pick in a chat of `queue`: the messages for
+    /// everyone, then that queue's, then those aimed at the agent, then
+    /// the agent's personal ones; each group by position and id.
+    async fn applicable_predefined(
+        &self,
+        agent: UserId,
+        queue: QueueId,
+    ) -> StoreResult<Vec<PredefinedRecord>>;
+    /// Replaces heading and body. None if the message does not exist.
+    async fn update_predefined(
+        &self,
+        id: PredefinedId,
+        heading: &Heading,
+        body: &Body,
+        now: i64,
+    ) -> StoreResult<Option<PredefinedRecord>>;
+    /// Deletes a message; false if it did not exist.
+    async fn delete_predefined(&self, id: PredefinedId) -> StoreResult<bool>;
+    /// Gives the messages of `scope` the order of `ids`, in one transaction.
+    /// `ids` must name each of them exactly once, or nothing changes.
+    async fn reorder_predefined(
+        &self,
+        scope: Scope,
+        ids: &[PredefinedId],
+    ) -> StoreResult<ReorderOutcome>;
 }
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.

@@ -960,6 +960,182 @@ macro_rules! impl_sql_store {
                     announced: announced.into_iter().map(|(a,)| UserId(a)).collect(),
                 })
             }
+
+            // --- predefined messages ---
+            async fn create_predefined(&self, new: NewPredefined) -> StoreResult<PredefinedRecord> {
+                use $crate::store::predefined::{PredefinedRow, PREDEFINED_COLUMNS};
+                // One statement, so the new message lands after the last one
+                // of its scope without a separate read.
+                let mut b = sqlx::QueryBuilder::<$db>::new(
+                    "insert into predefined_messages (heading, body, scope, queue_id, agent_id, \
+                     position, created_by, created_at, updated_at) select ",
+                );
+                b.push_bind(new.heading.as_str().to_owned())
+                    .push(", ")
+                    .push_bind(new.body.as_str().to_owned())
+                    .push(", ")
+                    .push_bind(new.scope.kind().as_str())
+                    .push(", ")
+                    .push_bind(new.scope.queue().map(|q| q.0))
+                    .push(", ")
+                    .push_bind(new.scope.agent().map(|a| a.0))
+                    .push(", coalesce(max(position), 0) + 1, ")
+                    .push_bind(new.created_by.0)
+                    .push(", ")
+                    .push_bind(new.now)
+                    .push(", ")
+                    .push_bind(new.now)
+                    .push(" from predefined_messages where ");
+                Self::push_predefined_target(&mut b, new.scope);
+                b.push(format!(" returning {PREDEFINED_COLUMNS}"));
+                let row: PredefinedRow = b.build_query_as().fetch_one(&self.pool).await?;
+                row.into_record()
+                    .ok_or_else(|| StoreError::Unavailable("stored an inconsistent scope".into()))
+            }
+
+            async fn predefined(&self, id: $crate::domain::ids::PredefinedId) -> StoreResult<Option<PredefinedRecord>> {
+                use $crate::store::predefined::{PredefinedRow, PREDEFINED_COLUMNS};
+                let row: Option<PredefinedRow> = sqlx::query_as(&format!(
+                    "select {PREDEFINED_COLUMNS} from predefined_messages where id = $1"
+                ))
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(PredefinedRow::into_record))
+            }
+
+            async fn shared_predefined(&self, filter: SharedFilter) -> StoreResult<Vec<PredefinedRecord>> {
+                use $crate::store::predefined::{into_records, PredefinedRow, PREDEFINED_COLUMNS};
+                let mut b = sqlx::QueryBuilder::<$db>::new(format!(
+                    "select {PREDEFINED_COLUMNS} from predefined_messages where scope <> 'personal'"
+                ));
+                if let Some(kind) = filter.kind {
+                    b.push(" and scope = ").push_bind(kind.as_str());
+                }
+                if let Some(queue) = filter.queue {
+                    b.push(" and queue_id = ").push_bind(queue.0);
+                }
+                if let Some(agent) = filter.agent {
+                    b.push(" and agent_id = ").push_bind(agent.0);
+                }
+                b.push(
+                    " order by case scope when 'everyone' then 0 when 'queue' then 1 else 2 end, \
+                     queue_id, agent_id, position, id",
+                );
+                let rows: Vec<PredefinedRow> = b.build_query_as().fetch_all(&self.pool).await?;
+                Ok(into_records(rows))
+            }
+
+            async fn personal_predefined(&self, owner: UserId) -> StoreResult<Vec<PredefinedRecord>> {
+                use $crate::store::predefined::{into_records, PredefinedRow, PREDEFINED_COLUMNS};
+                let rows: Vec<PredefinedRow> = sqlx::query_as(&format!(
+                    "select {PREDEFINED_COLUMNS} from predefined_messages \
+                     where scope = 'personal' and agent_id = $1 order by position, id"
+                ))
+                .bind(owner.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(into_records(rows))
+            }
+
+            async fn applicable_predefined(&self, agent: UserId, queue: QueueId) -> StoreResult<Vec<PredefinedRecord>> {
+                use $crate::store::predefined::{into_records, PredefinedRow, PREDEFINED_COLUMNS};
+                let rows: Vec<PredefinedRow> = sqlx::query_as(&format!(
+                    "select {PREDEFINED_COLUMNS} from predefined_messages \
+                     where scope = 'everyone' or (scope = 'queue' and queue_id = $1) \
+                     or (scope in ('agent', 'personal') and agent_id = $2) \
+                     order by case scope when 'everyone' then 0 when 'queue' then 1 \
+                     when 'agent' then 2 else 3 end, position, id"
+                ))
+                .bind(queue.0)
+                .bind(agent.0)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(into_records(rows))
+            }
+
+            async fn update_predefined(
+                &self,
+                id: $crate::domain::ids::PredefinedId,
+                heading: &$crate::domain::predefined::Heading,
+                body: &$crate::domain::predefined::Body,
+                now: i64,
+            ) -> StoreResult<Option<PredefinedRecord>> {
+                use $crate::store::predefined::{PredefinedRow, PREDEFINED_COLUMNS};
+                let row: Option<PredefinedRow> = sqlx::query_as(&format!(
+                    "update predefined_messages set heading = $1, body = $2, updated_at = $3 \
+                     where id = $4 returning {PREDEFINED_COLUMNS}"
+                ))
+                .bind(heading.as_str())
+                .bind(body.as_str())
+                .bind(now)
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(PredefinedRow::into_record))
+            }
+
+            async fn delete_predefined(&self, id: $crate::domain::ids::PredefinedId) -> StoreResult<bool> {
+                let done = sqlx::query("delete from predefined_messages where id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn reorder_predefined(
+                &self,
+                scope: $crate::domain::predefined::Scope,
+                ids: &[$crate::domain::ids::PredefinedId],
+            ) -> StoreResult<ReorderOutcome> {
+                use $crate::domain::ids::PredefinedId;
+                use $crate::domain::predefined::is_complete_order;
+                // Writes come first, so SQLite takes its write lock at the
+                // start instead of upgrading a read snapshot (which fails
+                // at once if another writer got in between). Rows are
+                // updated in id order so two concurrent reorders on
+                // Postgres lock them in the same order and cannot deadlock.
+                let mut by_id: Vec<(PredefinedId, i64)> =
+                    ids.iter().zip(1_i64..).map(|(&id, position)| (id, position)).collect();
+                by_id.sort_unstable();
+                let mut tx = self.pool.begin().await?;
+                for (id, position) in by_id {
+                    let mut b = sqlx::QueryBuilder::<$db>::new("update predefined_messages set position = ");
+                    b.push_bind(position).push(" where id = ").push_bind(id.0).push(" and ");
+                    Self::push_predefined_target(&mut b, scope);
+                    b.build().execute(&mut *tx).await?;
+                }
+                let mut b = sqlx::QueryBuilder::<$db>::new("select id from predefined_messages where ");
+                Self::push_predefined_target(&mut b, scope);
+                let stored: Vec<(i64,)> = b.build_query_as().fetch_all(&mut *tx).await?;
+                let stored: Vec<PredefinedId> = stored.into_iter().map(|(id,)| PredefinedId(id)).collect();
+                if !is_complete_order(&stored, ids) {
+                    tx.rollback().await?;
+                    return Ok(ReorderOutcome::Incomplete);
+                }
+                tx.commit().await?;
+                Ok(ReorderOutcome::Reordered)
+            }
+        }
+
+        impl $store {
+            /// Appends the condition selecting the messages of one scope and target.
+            fn push_predefined_target(
+                b: &mut sqlx::QueryBuilder<'_, $db>,
+                scope: $crate::domain::predefined::Scope,
+            ) {
+                use $crate::domain::predefined::Scope;
+                b.push("scope = ").push_bind(scope.kind().as_str());
+                match scope {
+                    Scope::Everyone => {}
+                    Scope::Queue(queue) => {
+                        b.push(" and queue_id = ").push_bind(queue.0);
+                    }
+                    Scope::Agent(agent) | Scope::Personal(agent) => {
+                        b.push(" and agent_id = ").push_bind(agent.0);
+                    }
+                }
+            }
         }
     };
 }
