@@ -11,6 +11,7 @@ mod extract;
 mod headers;
 mod health;
 mod json;
+mod predefined;
 mod session;
 pub mod socket;
 
@@ -44,6 +45,7 @@ pub fn app(state: AppState) -> Router {
         .merge(session::router())
         .merge(admin::router())
         .merge(chats::router())
+        .merge(predefined::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)
