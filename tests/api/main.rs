@@ -10,6 +10,7 @@ mod chat_flow;
 mod cli;
 mod crash;
 mod offer_timeout;
+mod predefined;
 mod restart;
 mod routing;
 mod store_contract;
