@@ -34,6 +34,10 @@ int_id!(
     /// A predefined message (a canned text an agent can pick in a chat).
     PredefinedId
 );
+int_id!(
+    /// A site: one website that embeds the widget.
+    SiteId
+);
 
 /// A conversation. Random (UUID v4) because customers address their chat by it;
 /// knowing one id must not reveal another.

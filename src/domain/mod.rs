@@ -5,7 +5,10 @@
 pub mod account;
 pub mod choices;
 pub mod conversation;
+pub mod customer;
+pub mod identity;
 pub mod ids;
 pub mod message;
 pub mod predefined;
 pub mod routing;
+pub mod site;
