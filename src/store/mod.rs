@@ -9,6 +9,7 @@
 mod postgres;
 mod predefined;
 mod records;
+mod site_rows;
 mod sql;
 mod sqlite;
 
@@ -18,8 +19,10 @@ pub use records::*;
 pub use sqlite::SqliteStore;
 
 use crate::domain::account::{Media, Profile, Queue, User};
-use crate::domain::ids::{ConversationId, PredefinedId, ProfileId, QueueId, UserId};
+use crate::domain::customer::CustomerVariable;
+use crate::domain::ids::{ConversationId, PredefinedId, ProfileId, QueueId, SiteId, UserId};
 use crate::domain::predefined::{Body, Heading, Scope};
+use crate::domain::site::Site;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -252,6 +255,31 @@ pub trait Store: Send + Sync + 'static {
         scope: Scope,
         ids: &[PredefinedId],
     ) -> StoreResult<ReorderOutcome>;
+
+    // --- sites and customer identity ---
+    /// Creates a site. A taken name or key is `Conflict`; an unknown queue `NotFound`.
+    async fn create_site(&self, site: NewSite) -> StoreResult<Site>;
+    async fn list_sites(&self) -> StoreResult<Vec<Site>>;
+    async fn site(&self, id: SiteId) -> StoreResult<Option<Site>>;
+    /// The site a widget names by its public key.
+    async fn site_by_key(&self, key: &str) -> StoreResult<Option<Site>>;
+    /// Changes a site's settings in one statement; None if there is no such site.
+    async fn update_site(&self, id: SiteId, update: &SiteUpdate) -> StoreResult<Option<Site>>;
+    /// Replaces a site's identity secret; tokens signed with the old one stop verifying.
+    async fn set_site_secret(&self, id: SiteId, secret: &str) -> StoreResult<Option<Site>>;
+    /// Like `create_conversation`, and in the same transaction records the
+    /// site the chat came from and the customer's variables (in order), so a
+    /// chat never exists without the data its agent will be shown.
+    async fn create_conversation_with_customer(
+        &self,
+        conversation: NewConversation,
+        site: Option<SiteId>,
+        variables: &[CustomerVariable],
+    ) -> StoreResult<ConversationRecord>;
+    /// A conversation's customer variables, in display order.
+    async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<CustomerVariable>>;
+    /// The site a conversation was started from, if any.
+    async fn site_of_conversation(&self, id: &ConversationId) -> StoreResult<Option<Site>>;
 }
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.

@@ -230,3 +230,28 @@ pub struct InviteRecord {
     pub offered_to: Option<UserId>,
     pub version: i64,
 }
+
+/// A site to create. The handler generates the secret.
+#[derive(Debug, Clone)]
+pub struct NewSite {
+    pub name: String,
+    pub key: String,
+    pub allowed_origins: Vec<String>,
+    pub default_queue: QueueId,
+    pub identity_secret: String,
+    pub require_verified: bool,
+    pub allow_customer_attachments: bool,
+    pub transcript_email: bool,
+    pub now: i64,
+}
+
+/// Changes to a site's settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SiteUpdate {
+    pub name: Option<String>,
+    pub allowed_origins: Option<Vec<String>>,
+    pub default_queue: Option<QueueId>,
+    pub require_verified: Option<bool>,
+    pub allow_customer_attachments: Option<bool>,
+    pub transcript_email: Option<bool>,
+}

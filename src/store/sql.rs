@@ -3,6 +3,7 @@
 //! here is portable (`$n` parameters, `RETURNING`, `ON CONFLICT DO NOTHING`).
 
 use super::records::*;
+pub(super) use super::site_rows::*;
 use crate::domain::account::{AgentStatus, Media, Profile, Queue, Role, User};
 use crate::domain::conversation::{Audience, ConversationState};
 use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
@@ -1115,6 +1116,152 @@ macro_rules! impl_sql_store {
                 }
                 tx.commit().await?;
                 Ok(ReorderOutcome::Reordered)
+            }
+
+            // --- sites and customer identity ---
+
+            async fn create_site(&self, site: NewSite) -> StoreResult<$crate::domain::site::Site> {
+                let row: SiteRow = sqlx::query_as(&format!(
+                    "insert into sites (name, site_key, allowed_origins, default_queue_id, identity_secret, \
+                     require_verified, allow_customer_attachments, transcript_email, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning {SITE_COLUMNS}"
+                ))
+                .bind(&site.name)
+                .bind(&site.key)
+                .bind(join_origins(&site.allowed_origins))
+                .bind(site.default_queue.0)
+                .bind(&site.identity_secret)
+                .bind(flag(site.require_verified))
+                .bind(flag(site.allow_customer_attachments))
+                .bind(flag(site.transcript_email))
+                .bind(site.now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.into_site())
+            }
+
+            async fn list_sites(&self) -> StoreResult<Vec<$crate::domain::site::Site>> {
+                let rows: Vec<SiteRow> =
+                    sqlx::query_as(&format!("select {SITE_COLUMNS} from sites order by id"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok(rows.into_iter().map(SiteRow::into_site).collect())
+            }
+
+            async fn site(&self, id: $crate::domain::ids::SiteId) -> StoreResult<Option<$crate::domain::site::Site>> {
+                let row: Option<SiteRow> =
+                    sqlx::query_as(&format!("select {SITE_COLUMNS} from sites where id = $1"))
+                        .bind(id.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(SiteRow::into_site))
+            }
+
+            async fn site_by_key(&self, key: &str) -> StoreResult<Option<$crate::domain::site::Site>> {
+                let row: Option<SiteRow> =
+                    sqlx::query_as(&format!("select {SITE_COLUMNS} from sites where site_key = $1"))
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(SiteRow::into_site))
+            }
+
+            async fn update_site(&self, id: $crate::domain::ids::SiteId, update: &SiteUpdate) -> StoreResult<Option<$crate::domain::site::Site>> {
+                // One statement, so two supervisors editing different fields
+                // at once cannot undo each other's change.
+                let row: Option<SiteRow> = sqlx::query_as(&format!(
+                    "update sites set name = coalesce($2, name), \
+                     allowed_origins = coalesce($3, allowed_origins), \
+                     default_queue_id = coalesce($4, default_queue_id), \
+                     require_verified = coalesce($5, require_verified), \
+                     allow_customer_attachments = coalesce($6, allow_customer_attachments), \
+                     transcript_email = coalesce($7, transcript_email) \
+                     where id = $1 returning {SITE_COLUMNS}"
+                ))
+                .bind(id.0)
+                .bind(update.name.as_deref())
+                .bind(update.allowed_origins.as_deref().map(join_origins))
+                .bind(update.default_queue.map(|q| q.0))
+                .bind(update.require_verified.map(flag))
+                .bind(update.allow_customer_attachments.map(flag))
+                .bind(update.transcript_email.map(flag))
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(SiteRow::into_site))
+            }
+
+            async fn set_site_secret(&self, id: $crate::domain::ids::SiteId, secret: &str) -> StoreResult<Option<$crate::domain::site::Site>> {
+                let row: Option<SiteRow> = sqlx::query_as(&format!(
+                    "update sites set identity_secret = $2 where id = $1 returning {SITE_COLUMNS}"
+                ))
+                .bind(id.0)
+                .bind(secret)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(SiteRow::into_site))
+            }
+
+            async fn create_conversation_with_customer(
+                &self,
+                c: NewConversation,
+                site: Option<$crate::domain::ids::SiteId>,
+                variables: &[$crate::domain::customer::CustomerVariable],
+            ) -> StoreResult<ConversationRecord> {
+                let mut tx = self.pool.begin().await?;
+                let row: ConversationRow = sqlx::query_as(&format!(
+                    "insert into conversations (id, queue_id, state, version, customer_token_hash, \
+                     customer_name, customer_email, created_at, site_id) \
+                     values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
+                ))
+                .bind(c.id.as_str())
+                .bind(c.queue.0)
+                .bind(&c.customer_token_hash)
+                .bind(&c.customer_name)
+                .bind(&c.customer_email)
+                .bind(c.now)
+                .bind(site.map(|s| s.0))
+                .fetch_one(&mut *tx)
+                .await?;
+                if !variables.is_empty() {
+                    // At most a few dozen rows (the token's limits), far under
+                    // the bound-parameter limit.
+                    let mut builder = sqlx::QueryBuilder::<$db>::new(
+                        "insert into customer_variables (conversation_id, name, value, verified, position) ",
+                    );
+                    builder.push_values(variables.iter().enumerate(), |mut row, (position, v)| {
+                        row.push_bind(c.id.0.clone())
+                            .push_bind(v.name.clone())
+                            .push_bind(v.value.clone())
+                            .push_bind(flag(v.verified))
+                            .push_bind(position as i32);
+                    });
+                    builder.build().execute(&mut *tx).await?;
+                }
+                Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
+                tx.commit().await?;
+                Ok(row.into_record())
+            }
+
+            async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<$crate::domain::customer::CustomerVariable>> {
+                let rows: Vec<VariableRow> = sqlx::query_as(
+                    "select name, value, verified from customer_variables \
+                     where conversation_id = $1 order by position, name",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(VariableRow::into_variable).collect())
+            }
+
+            async fn site_of_conversation(&self, id: &ConversationId) -> StoreResult<Option<$crate::domain::site::Site>> {
+                let row: Option<SiteRow> = sqlx::query_as(&format!(
+                    "select {SITE_COLUMNS} from sites \
+                     where id = (select site_id from conversations where id = $1)"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(SiteRow::into_site))
             }
         }
 
