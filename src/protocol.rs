@@ -4,9 +4,10 @@
 
 use crate::domain::account::{AgentStatus, Profile, User};
 use crate::domain::conversation::{Audience, ConversationState, Party};
+use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{ProfileId, QueueId, UserId};
 use crate::outbox::Frame;
-use crate::store::{Author, EventKind, EventRecord};
+use crate::store::{Author, ConversationRecord, EventKind, EventRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -229,11 +230,28 @@ impl From<&User> for UserView {
     }
 }
 
-/// The customer data shown to agents.
+/// The customer data shown to agents. `variables` is the full list, each
+/// with its `verified` flag (the lock icon); `name` and `email` repeat the
+/// effective values for convenience, and `verified` says whether the site
+/// vouched for the customer with a valid identity token.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
 pub struct CustomerView {
     pub name: Option<String>,
     pub email: Option<String>,
+    pub verified: bool,
+    pub variables: Vec<CustomerVariable>,
+}
+
+impl CustomerView {
+    /// The view of a conversation's customer from its record and variables.
+    pub fn new(record: &ConversationRecord, variables: Vec<CustomerVariable>) -> Self {
+        Self {
+            name: record.customer_name.clone(),
+            email: record.customer_email.clone(),
+            verified: variables.iter().any(|v| v.verified),
+            variables,
+        }
+    }
 }
 
 /// A conversation as shown in a console tab or the widget.

@@ -9,6 +9,7 @@ use crate::domain::choices::{ChoiceBook, ChoiceOffer};
 use crate::domain::conversation::{
     Audience, ConversationError, ConversationRules, ConversationState, Party,
 };
+use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{ConversationId, UserId};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, EventData, ServerEvent};
@@ -63,6 +64,8 @@ struct Actor {
     store: DynStore,
     writer: CommitWriter,
     record: ConversationRecord,
+    /// The customer's data, fixed when the chat started.
+    variables: Vec<CustomerVariable>,
     queue_name: String,
     rules: ConversationRules,
     next_seq: i64,
@@ -110,6 +113,7 @@ impl Actor {
         let position = store.log_position(&id).await.map_err(unavailable)?;
         let agents = store.conversation_agents(&id).await.map_err(unavailable)?;
         let choices = load_choices(&store, &id).await?;
+        let variables = store.customer_variables(&id).await.map_err(unavailable)?;
         let queue_name = store
             .list_queues()
             .await
@@ -124,6 +128,7 @@ impl Actor {
             store,
             writer,
             record,
+            variables,
             queue_name,
             next_seq: position.last_seq + 1,
             next_public_seq: position.last_public_seq + 1,
@@ -210,10 +215,7 @@ impl Actor {
             queue_id: self.record.queue,
             queue_name: self.queue_name.clone(),
             state: self.rules.state(),
-            customer: CustomerView {
-                name: self.record.customer_name.clone(),
-                email: self.record.customer_email.clone(),
-            },
+            customer: CustomerView::new(&self.record, self.variables.clone()),
             customer_connected: self.customer_connected(),
             last_seq: match party {
                 Party::Customer => self.next_public_seq - 1,

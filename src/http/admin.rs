@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A validated name: 1–80 characters, no control characters.
-fn clean_name(raw: &str, what: &str) -> Result<String, AppError> {
+pub(super) fn clean_name(raw: &str, what: &str) -> Result<String, AppError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 80 || name.chars().any(char::is_control) {
         return Err(AppError::BadRequest(format!(

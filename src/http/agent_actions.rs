@@ -35,13 +35,16 @@ impl AgentSession {
             }
         };
         let store = &self.state.store;
-        let (record, participants, queues) = match (
+        let (record, participants, queues, variables) = match (
             store.conversation(&id).await,
             store.conversation_agents(&id).await,
             store.list_queues().await,
+            store.customer_variables(&id).await,
         ) {
-            (Ok(Some(record)), Ok(participants), Ok(queues)) => (record, participants, queues),
-            (Ok(None), _, _) => {
+            (Ok(Some(record)), Ok(participants), Ok(queues), Ok(variables)) => {
+                (record, participants, queues, variables)
+            }
+            (Ok(None), _, _, _) => {
                 return conversation_error(ErrorCode::NotFound, "conversation not found", raw, None)
             }
             _ => {
@@ -91,10 +94,7 @@ impl AgentSession {
             transfer,
             participants,
             queue: record.queue,
-            customer: crate::protocol::CustomerView {
-                name: record.customer_name,
-                email: record.customer_email,
-            },
+            customer: crate::protocol::CustomerView::new(&record, variables),
         };
         match self.state.router.invite(request).await {
             Ok(_) => Vec::new(), // the `invited` event reaches every agent in the chat

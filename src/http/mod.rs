@@ -13,6 +13,7 @@ mod health;
 mod json;
 mod predefined;
 mod session;
+mod sites;
 pub mod socket;
 
 use crate::config::ServerSettings;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::router())
         .merge(chats::router())
         .merge(predefined::router())
+        .merge(sites::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

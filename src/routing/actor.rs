@@ -7,6 +7,7 @@ use crate::clock::wall_ms;
 use crate::conversation::{ChatError, Conversations};
 use crate::domain::account::{AgentStatus, Queue};
 use crate::domain::conversation::{ConversationState, Party};
+use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{ConversationId, QueueId, UserId};
 use crate::domain::routing::{
     self, Answering, Millis, OfferOutcome, QueueRule, RoutingState, WaitingChatInit,
@@ -97,7 +98,8 @@ impl RouterActor {
         for queued in actor.store.queued_conversations().await? {
             let rejected: HashSet<UserId> = queued.rejected_by.into_iter().collect();
             if let Some(record) = actor.release_stale_offer(queued.record).await? {
-                actor.track(record, rejected);
+                let variables = actor.store.customer_variables(&record.id).await?;
+                actor.track(record, rejected, variables);
             }
         }
         Ok(actor)
@@ -163,16 +165,18 @@ impl RouterActor {
     }
 
     /// Starts routing a chat. Its customer counts as away until they connect.
-    fn track(&mut self, record: ConversationRecord, rejected_by: HashSet<UserId>) {
+    fn track(
+        &mut self,
+        record: ConversationRecord,
+        rejected_by: HashSet<UserId>,
+        variables: Vec<CustomerVariable>,
+    ) {
         let now = self.now();
         self.cards.insert(
             record.id.clone(),
             ChatCard {
                 queue: record.queue,
-                customer: CustomerView {
-                    name: record.customer_name.clone(),
-                    email: record.customer_email.clone(),
-                },
+                customer: CustomerView::new(&record, variables),
             },
         );
         self.state.enqueue(
@@ -222,13 +226,13 @@ impl RouterActor {
             } => {
                 let _ = reply.send(self.set_status(agent, status).await);
             }
-            Command::Enqueue { record } => {
+            Command::Enqueue { record, variables } => {
                 if self.state.queue_rule(record.queue).is_none() {
                     // Created outside this process (CLI, another node).
                     self.reload_queues().await;
                 }
                 if !self.state.is_waiting(&record.id) {
-                    self.track(record, HashSet::new());
+                    self.track(record, HashSet::new(), variables);
                 }
             }
             Command::CustomerAttached { chat, outbox } => {
@@ -526,6 +530,18 @@ impl RouterActor {
                 return;
             }
         };
+        // The customer's data never changes: keep the card's copy if there is one.
+        let variables = match self.cards.get(chat) {
+            Some(card) => card.customer.variables.clone(),
+            None => match self.store.customer_variables(chat).await {
+                Ok(variables) => variables,
+                Err(e) => {
+                    logged(e);
+                    self.retry_at = Some(Instant::now() + STORE_RETRY);
+                    return;
+                }
+            },
+        };
         if let Some(agent) = self.state.forget(chat) {
             self.push_withdrawn(agent, chat, OfferEndReason::Withdrawn);
         }
@@ -552,7 +568,7 @@ impl RouterActor {
             Err(_) => HashSet::new(),
         };
         let away = !self.customers.contains_key(chat);
-        self.track(record, rejected);
+        self.track(record, rejected, variables);
         if !away {
             self.state.set_customer_away(chat, None);
         }

@@ -13,6 +13,7 @@ mod invites;
 
 use crate::conversation::Conversations;
 use crate::domain::account::{AgentStatus, Profile, Queue};
+use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{ConversationId, UserId};
 use crate::domain::routing::{InviteTarget, RoutingError};
 use crate::outbox::Outbox;
@@ -132,6 +133,7 @@ enum Command {
     },
     Enqueue {
         record: ConversationRecord,
+        variables: Vec<CustomerVariable>,
     },
     CustomerAttached {
         chat: ConversationId,
@@ -234,9 +236,10 @@ impl Router {
         .await
     }
 
-    /// A new chat entered its queue.
-    pub async fn enqueue(&self, record: ConversationRecord) {
-        self.tell(Command::Enqueue { record }).await
+    /// A new chat entered its queue; `variables` are its customer's data,
+    /// shown with every offer.
+    pub async fn enqueue(&self, record: ConversationRecord, variables: Vec<CustomerVariable>) {
+        self.tell(Command::Enqueue { record, variables }).await
     }
 
     /// The customer of a waiting chat connected: they get queue positions.
