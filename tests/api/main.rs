@@ -9,6 +9,7 @@ mod chat_actions;
 mod chat_flow;
 mod cli;
 mod crash;
+mod identity;
 mod offer_timeout;
 mod predefined;
 mod restart;
