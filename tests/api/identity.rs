@@ -334,6 +334,20 @@ async fn origins_are_checked_against_the_site(backend: Backend) {
         assert_eq!(response.status(), 201, "{origin:?}");
     }
 
+    // The widget frame of the site may be embedded only by its origins.
+    for (query, framing) in [
+        ("?site=shop", format!("frame-ancestors 'self' {SHOP}")),
+        ("?site=nope", "frame-ancestors 'none'".to_owned()),
+        ("", "frame-ancestors *".to_owned()),
+    ] {
+        let url = app.url(&format!("/widget/frame.html{query}"));
+        let response = app.http.get(url).send().await.expect("frame");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .expect("ascii");
+        assert!(csp.ends_with(&framing), "{query}: {csp}");
+    }
+
     // An unknown site is 404; a token without a site is refused.
     let unknown = post_chat(&app, json!({"site": "nope"}), Some(SHOP)).await;
     assert_eq!(unknown.status(), 404);
