@@ -1,5 +1,10 @@
 // Switchboard customer chat widget loader. Embed with:
 //   <script src="https://chat.example.com/widget.js" data-queue="Support" async></script>
+// or, for a configured site (docs/identity.md), with its key and optionally
+// an identity token signed by the site's backend:
+//   <script src="https://chat.example.com/widget.js" data-site="shop"
+//           data-identity-token="eyJ…" async></script>
+// A page that gets the token later calls Switchboard.identify(token).
 // Adds a launcher button to the host page; the chat itself runs in an iframe
 // served from the same origin as this script. Styles are set through the
 // CSSOM (not style attributes), so a strict host Content-Security-Policy works.
@@ -10,9 +15,11 @@
   window.__switchboardWidget = true;
 
   const origin = new URL(script.src).origin;
-  const queue = script.dataset.queue || "Support";
+  const site = script.dataset.site || "";
+  const queue = script.dataset.queue || (site ? "" : "Support");
   const label = script.dataset.label || "Chat with us";
-  const openKey = "switchboard-widget-open:" + queue;
+  const openKey = "switchboard-widget-open:" + (site ? "site:" + site : queue);
+  let identityToken = script.dataset.identityToken || null;
 
   const button = document.createElement("button");
   button.type = "button";
@@ -29,7 +36,13 @@
 
   function createFrame() {
     frame = document.createElement("iframe");
-    frame.src = origin + "/widget/frame.html?queue=" + encodeURIComponent(queue);
+    const params = new URLSearchParams();
+    if (site) params.set("site", site);
+    if (queue) params.set("queue", queue);
+    frame.src = origin + "/widget/frame.html?" + params;
+    // The token goes by postMessage to our origin only, never in the URL
+    // (URLs end up in logs and Referer headers).
+    frame.addEventListener("load", sendIdentity);
     frame.title = "Customer chat";
     frame.id = "switchboard-chat-frame";
     Object.assign(frame.style, {
@@ -41,6 +54,20 @@
     button.setAttribute("aria-controls", frame.id);
     document.body.appendChild(frame);
   }
+
+  function sendIdentity() {
+    if (frame && frame.contentWindow && identityToken) {
+      frame.contentWindow.postMessage({ type: "switchboard:identify", token: identityToken }, origin);
+    }
+  }
+
+  window.Switchboard = Object.freeze({
+    /** Hands the widget an identity token signed by the site's backend. */
+    identify(token) {
+      identityToken = String(token);
+      sendIdentity();
+    },
+  });
 
   function setOpen(open, focus) {
     if (open && !frame) createFrame();

@@ -213,6 +213,25 @@ function customerName(customer) {
   return customer?.name || customer?.email || "Customer";
 }
 
+const variableLabels = { customer_id: "Customer id", name: "Name", email: "E-mail" };
+
+// Customer data, each value marked: the lock means the customer's website
+// signed it; anything else was typed by the customer and may be false.
+function customerDetails(customer, extraRows = []) {
+  const dl = el("dl", "customer-data");
+  for (const [term, value] of extraRows) dl.append(el("dt", "", term), el("dd", "", value));
+  const variables = customer?.variables || [];
+  if (!variables.length) dl.append(el("dt", "", "Customer"), el("dd", "", "(nothing given)"));
+  for (const v of variables) {
+    const dd = el("dd", "", v.value);
+    const mark = v.verified ? el("span", "verified", "verified") : el("span", "unverified", "unverified");
+    mark.title = v.verified ? "Signed by the customer's website" : "Typed by the customer";
+    dd.append(" ", mark);
+    dl.append(el("dt", "", variableLabels[v.name] || v.name), dd);
+  }
+  return dl;
+}
+
 function newTab(id, kind, name) {
   const title = kind === "offer" ? `Offer: ${name}` : name;
   const li = el("li", "tab");
@@ -281,10 +300,7 @@ function onOffer(msg) {
   tab.li.classList.add("offer");
   const panel = tab.panel;
   panel.replaceChildren(el("h2", "", "New chat offer"));
-  const dl = el("dl");
-  for (const [term, value] of [["Queue", msg.queue_name], ["Customer", msg.customer?.name || "(no name)"], ["E-mail", msg.customer?.email || "(none)"]]) {
-    dl.append(el("dt", "", term), el("dd", "", value));
-  }
+  const dl = customerDetails(msg.customer, [["Queue", msg.queue_name]]);
   const countdown = el("p", "countdown");
   const accept = el("button", "primary", "Accept");
   const reject = el("button", "", "Reject");
@@ -346,7 +362,11 @@ function openChat(view) {
   const sendButton = el("button", "primary", "Send");
   sendButton.type = "submit";
   tab.form.append(tab.text, sendButton);
-  tab.panel.replaceChildren(head, tab.messages, tab.typing, tab.form);
+  const details = el("details", "customer-details");
+  const summary = el("summary", "", "Customer details");
+  if (view.customer.verified) summary.append(" ", el("span", "verified", "verified"));
+  details.append(summary, customerDetails(view.customer));
+  tab.panel.replaceChildren(head, details, tab.messages, tab.typing, tab.form);
   wireComposer(tab);
   return tab;
 }

@@ -2,8 +2,14 @@
 // WebSocket to /ws/customer that resumes the conversation, replays missed
 // events and reconnects with backoff. All text goes in through textContent.
 
-const queue = new URLSearchParams(location.search).get("queue") || "Support";
-const storageKey = `switchboard-chat:${queue}`;
+const params = new URLSearchParams(location.search);
+// With a site, the server picks the site's default queue unless one is named.
+const site = params.get("site") || "";
+const queue = params.get("queue") || (site ? "" : "Support");
+const storageKey = `switchboard-chat:${site ? `site:${site}` : queue}`;
+// The identity token the host page's backend signed (Switchboard.identify);
+// kept in memory only and sent once, when the chat starts.
+let identityToken = null;
 const $ = (id) => document.getElementById(id);
 const ui = {
   start: $("start"), name: $("name"), email: $("email"), startError: $("start-error"),
@@ -355,6 +361,31 @@ ui.newChat.addEventListener("click", () => {
   showStart();
 });
 
+function startRequest() {
+  const request = { name: ui.name.value, email: ui.email.value };
+  if (site) request.site = site;
+  if (queue) request.queue = queue;
+  if (site && identityToken) request.identity_token = identityToken;
+  return request;
+}
+
+function startFailure(status, body) {
+  if (status === 404 || status === 403) return "Chat is not available right now.";
+  // The site requires a signed identity and the token was missing or stale.
+  if (status === 401) return "We could not confirm who you are. Please reload the page and try again.";
+  return body.message || `Could not start the chat (${status}).`;
+}
+
+// The host page hands over the identity token (widget.js posts it to this
+// frame only, by our origin). A forged token gains nothing: the server
+// verifies the signature.
+window.addEventListener("message", (e) => {
+  if (window.parent === window || e.source !== window.parent) return;
+  if (e.data && e.data.type === "switchboard:identify" && typeof e.data.token === "string") {
+    identityToken = e.data.token;
+  }
+});
+
 ui.start.addEventListener("submit", async (e) => {
   e.preventDefault();
   const button = ui.start.querySelector("button[type=submit]");
@@ -364,12 +395,10 @@ ui.start.addEventListener("submit", async (e) => {
     const res = await fetch("/api/chats", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ queue, name: ui.name.value, email: ui.email.value }),
+      body: JSON.stringify(startRequest()),
     });
     const body = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      throw new Error(res.status === 404 ? "Chat is not available right now." : body.message || `Could not start the chat (${res.status}).`);
-    }
+    if (!res.ok) throw new Error(startFailure(res.status, body));
     session = { conversation_id: body.conversation_id, token: body.token, last_seq: 0, pending: [] };
     save();
     showChat();
