@@ -162,6 +162,16 @@ async fn a_valid_token_is_shown_verified_to_the_agent(backend: Backend) {
     carla.say(None, "c1", "Hi").await;
     let message = alice.expect_event("message").await;
     assert_eq!(message["author"]["name"], "Carla Verified");
+
+    // An invitation shows the invited agent the same flags.
+    app.add_agent("bob", 3).await;
+    let mut bob = app.ready_agent("bob").await;
+    alice
+        .send(json!({"type": "invite", "conversation_id": id, "queue_id": app.queue}))
+        .await;
+    let invitation = bob.expect("chat_offered").await;
+    assert!(invitation.get("invite").is_some(), "{invitation}");
+    assert_eq!(invitation["customer"]["variables"], expected);
 }
 
 async fn typed_values_are_unverified(backend: Backend) {
