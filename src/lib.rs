@@ -14,6 +14,9 @@
 //! - [`protocol`]: the typed WebSocket protocol (`docs/protocol.md`).
 //! - [`outbox`]: bounded per-connection outgoing queues.
 //! - [`http`]: axum routes and WebSocket sessions (transport only).
+//! - [`transcript`]: rendering a chat log for people: the customer's
+//!   transcript (audience-filtered, never private messages) and the
+//!   organisation log. Pure.
 //! - [`startup`], [`config`], [`cli`], [`seed`]: building and running it.
 //!
 //! `docs/architecture.md` describes how a message flows from one socket
@@ -33,4 +36,5 @@ pub mod routing;
 pub mod seed;
 pub mod startup;
 pub mod store;
+pub mod transcript;
 pub mod writer;
