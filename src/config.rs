@@ -12,6 +12,9 @@ pub struct Settings {
     pub routing: RoutingSettings,
     #[serde(default)]
     pub demo: DemoSettings,
+    /// Transcript e-mail; off unless configured.
+    #[serde(default)]
+    pub mail: MailSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -68,6 +71,69 @@ pub struct DemoSettings {
     pub enabled: bool,
 }
 
+/// How the server connects to an SMTP server to send transcripts.
+#[derive(Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// Off by default: without SMTP the server runs, and e-mail requests get 503.
+    pub enabled: bool,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// How the connection is protected.
+    pub tls: SmtpTls,
+    /// The sender, e.g. `Support <no-reply@example.com>`.
+    pub from: String,
+    /// SMTP AUTH credentials; both or neither.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Bound on one SMTP exchange, so a stuck server cannot hold a request.
+    pub timeout_secs: u64,
+}
+
+/// Transport security towards the SMTP server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain SMTP: only for a relay on the same host or network.
+    None,
+    /// Upgrade with STARTTLS (usually port 587); refuses servers without it.
+    Starttls,
+    /// TLS from the first byte (usually port 465).
+    Tls,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            tls: SmtpTls::None,
+            from: "Switchboard <no-reply@localhost>".into(),
+            username: None,
+            password: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailSettings {
+    // Credentials are secrets: say whether they are set, never what they are.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "…");
+        f.debug_struct("MailSettings")
+            .field("enabled", &self.enabled)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("tls", &self.tls)
+            .field("from", &self.from)
+            .field("username", &redacted(&self.username))
+            .field("password", &redacted(&self.password))
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
 impl Settings {
     /// Loads settings from the `config/` directory under `root`.
     pub fn load(root: &Path) -> anyhow::Result<Self> {
@@ -85,5 +151,30 @@ impl Settings {
             )
             .build()?;
         Ok(settings.try_deserialize()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_credentials_are_redacted_in_debug() {
+        let mail = MailSettings {
+            username: Some("smtp-user".into()),
+            password: Some("hunter2-secret".into()),
+            ..MailSettings::default()
+        };
+        let shown = format!("{mail:?}");
+        assert!(!shown.contains("hunter2-secret"), "{shown}");
+        assert!(!shown.contains("smtp-user"), "{shown}");
+        assert!(shown.contains("smtp_port: 25"), "{shown}");
+    }
+
+    #[test]
+    fn default_config_loads_with_mail_off() {
+        let settings = Settings::load(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("load");
+        assert!(!settings.mail.enabled);
+        assert_eq!(settings.mail.tls, SmtpTls::None);
     }
 }

@@ -17,6 +17,7 @@
 //! - [`transcript`]: rendering a chat log for people: the customer's
 //!   transcript (audience-filtered, never private messages) and the
 //!   organisation log. Pure.
+//! - [`mail`]: outgoing e-mail (SMTP via lettre, or off).
 //! - [`startup`], [`config`], [`cli`], [`seed`]: building and running it.
 //!
 //! `docs/architecture.md` describes how a message flows from one socket
@@ -30,6 +31,7 @@ pub mod config;
 pub mod conversation;
 pub mod domain;
 pub mod http;
+pub mod mail;
 pub mod outbox;
 pub mod protocol;
 pub mod routing;

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard::accounts::{create_user, UserSpec};
 use switchboard::config::{
-    DatabaseSettings, DemoSettings, RoutingSettings, ServerSettings, Settings,
+    DatabaseSettings, DemoSettings, MailSettings, RoutingSettings, ServerSettings, Settings,
 };
 use switchboard::domain::account::{Media, Role};
 use switchboard::domain::ids::{ProfileId, QueueId, UserId};
@@ -98,6 +98,7 @@ pub fn settings(database_url: &str) -> Settings {
             customer_grace_secs: 60,
         },
         demo: DemoSettings { enabled: false },
+        mail: MailSettings::default(),
     }
 }
 
