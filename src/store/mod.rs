@@ -280,6 +280,30 @@ pub trait Store: Send + Sync + 'static {
     async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<CustomerVariable>>;
     /// The site a conversation was started from, if any.
     async fn site_of_conversation(&self, id: &ConversationId) -> StoreResult<Option<Site>>;
+
+    // --- transcripts and chat log ---
+    /// Conversations matching `filter`, newest first (`created_at`, then id,
+    /// descending), at most `filter.limit`.
+    async fn search_conversations(
+        &self,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<ConversationSummary>>;
+    /// One conversation with its queue name and every agent who took part.
+    async fn conversation_summary(
+        &self,
+        id: &ConversationId,
+    ) -> StoreResult<Option<ConversationSummary>>;
+    /// Counts one more transcript e-mail of a conversation if the limits
+    /// allow it: fewer than `max_sends` so far and none in the last
+    /// `min_interval_ms`. Atomic, so concurrent requests cannot overshoot.
+    /// Returns false when refused.
+    async fn claim_transcript_email(
+        &self,
+        id: &ConversationId,
+        now: i64,
+        min_interval_ms: i64,
+        max_sends: i64,
+    ) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.

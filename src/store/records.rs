@@ -255,3 +255,36 @@ pub struct SiteUpdate {
     pub allow_customer_attachments: Option<bool>,
     pub transcript_email: Option<bool>,
 }
+
+/// Which conversations a supervisor asks for. Every set field must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationFilter {
+    pub queue: Option<QueueId>,
+    /// An agent who took part at any time.
+    pub agent: Option<UserId>,
+    /// A substring of the customer's name or e-mail, case-insensitive.
+    pub customer: Option<String>,
+    /// A substring of any message's text (private ones included),
+    /// case-insensitive.
+    pub text: Option<String>,
+    /// `created_at >= from` (ms).
+    pub from: Option<i64>,
+    /// `created_at < to` (ms).
+    pub to: Option<i64>,
+    /// Any of these states; empty means every state.
+    pub states: Vec<ConversationState>,
+    /// Keyset cursor: only conversations after this `(created_at, id)` in
+    /// newest-first order.
+    pub before: Option<(i64, ConversationId)>,
+    /// At most this many, newest first.
+    pub limit: i64,
+}
+
+/// A conversation as the supervisor's list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    pub record: ConversationRecord,
+    pub queue_name: String,
+    /// Every agent who took part, in joining order: id and display name.
+    pub agents: Vec<(UserId, String)>,
+}

@@ -258,6 +258,50 @@ impl RoutingEventRow {
     }
 }
 
+/// The conversation columns, qualified for queries that join `c` with other
+/// tables, then the queue's name.
+pub(super) const SUMMARY_COLUMNS: &str = "c.id as id, c.queue_id as queue_id, c.state as state, \
+     c.version as version, c.offered_to as offered_to, c.customer_name as customer_name, \
+     c.customer_email as customer_email, c.created_at as created_at, c.ended_at as ended_at, \
+     q.name as queue_name";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SummaryRow {
+    #[sqlx(flatten)]
+    record: ConversationRow,
+    queue_name: String,
+}
+
+impl SummaryRow {
+    pub(super) fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    pub(super) fn into_summary(self, agents: Vec<(UserId, String)>) -> ConversationSummary {
+        ConversationSummary {
+            record: self.record.into_record(),
+            queue_name: self.queue_name,
+            agents,
+        }
+    }
+}
+
+/// A `like` pattern matching `needle` anywhere, for `lower(column) like $n
+/// escape '\'`: lower-cased, with the pattern characters escaped so that
+/// `%` and `_` match themselves.
+pub(super) fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 /// Implements [`super::Store`] for a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
@@ -362,6 +406,35 @@ macro_rules! impl_sql_store {
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|(q,)| QueueId(q)).collect())
+            }
+
+            /// Adds every agent who took part to each row, with one query.
+            async fn summaries_from_rows(&self, rows: Vec<SummaryRow>) -> StoreResult<Vec<ConversationSummary>> {
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "select a.conversation_id, u.id, u.display_name from conversation_agents a \
+                     join users u on u.id = a.agent_id where a.conversation_id in (",
+                );
+                let mut ids = query.separated(", ");
+                for row in &rows {
+                    ids.push_bind(row.id().to_owned());
+                }
+                ids.push_unseparated(") order by a.joined_at, u.id");
+                let agents: Vec<(String, i64, String)> =
+                    query.build_query_as().fetch_all(&self.pool).await?;
+                let mut by_chat: std::collections::HashMap<String, Vec<(UserId, String)>> = Default::default();
+                for (chat, id, name) in agents {
+                    by_chat.entry(chat).or_default().push((UserId(id), name));
+                }
+                Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let agents = by_chat.remove(row.id()).unwrap_or_default();
+                        row.into_summary(agents)
+                    })
+                    .collect())
             }
 
             async fn profiles_from_rows(&self, rows: Vec<ProfileRow>) -> StoreResult<Vec<Profile>> {
@@ -1262,6 +1335,98 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(SiteRow::into_site))
+            }
+
+            // --- transcripts and chat log ---
+
+            async fn search_conversations(&self, filter: &ConversationFilter) -> StoreResult<Vec<ConversationSummary>> {
+                let mut query = sqlx::QueryBuilder::<$db>::new(format!(
+                    "select {SUMMARY_COLUMNS} from conversations c join queues q on q.id = c.queue_id where 1 = 1"
+                ));
+                if let Some(queue) = filter.queue {
+                    query.push(" and c.queue_id = ").push_bind(queue.0);
+                }
+                if let Some(agent) = filter.agent {
+                    query
+                        .push(" and exists (select 1 from conversation_agents a where a.conversation_id = c.id and a.agent_id = ")
+                        .push_bind(agent.0)
+                        .push(")");
+                }
+                if let Some(customer) = &filter.customer {
+                    let pattern = contains_pattern(customer);
+                    query
+                        .push(" and (lower(c.customer_name) like ")
+                        .push_bind(pattern.clone())
+                        .push(" escape '\\' or lower(c.customer_email) like ")
+                        .push_bind(pattern)
+                        .push(" escape '\\')");
+                }
+                if let Some(text) = &filter.text {
+                    query
+                        .push(" and exists (select 1 from events e where e.conversation_id = c.id \
+                               and e.kind = 'message' and lower(e.body) like ")
+                        .push_bind(contains_pattern(text))
+                        .push(" escape '\\')");
+                }
+                if let Some(from) = filter.from {
+                    query.push(" and c.created_at >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to {
+                    query.push(" and c.created_at < ").push_bind(to);
+                }
+                if !filter.states.is_empty() {
+                    query.push(" and c.state in (");
+                    let mut states = query.separated(", ");
+                    for state in &filter.states {
+                        states.push_bind(state.as_str());
+                    }
+                    states.push_unseparated(")");
+                }
+                if let Some((created_at, id)) = &filter.before {
+                    query
+                        .push(" and (c.created_at < ")
+                        .push_bind(*created_at)
+                        .push(" or (c.created_at = ")
+                        .push_bind(*created_at)
+                        .push(" and c.id < ")
+                        .push_bind(id.0.clone())
+                        .push("))");
+                }
+                query
+                    .push(" order by c.created_at desc, c.id desc limit ")
+                    .push_bind(filter.limit);
+                let rows: Vec<SummaryRow> = query.build_query_as().fetch_all(&self.pool).await?;
+                self.summaries_from_rows(rows).await
+            }
+
+            async fn conversation_summary(&self, id: &ConversationId) -> StoreResult<Option<ConversationSummary>> {
+                let row: Option<SummaryRow> = sqlx::query_as(&format!(
+                    "select {SUMMARY_COLUMNS} from conversations c join queues q on q.id = c.queue_id where c.id = $1"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                Ok(self.summaries_from_rows(vec![row]).await?.pop())
+            }
+
+            async fn claim_transcript_email(&self, id: &ConversationId, now: i64, min_interval_ms: i64, max_sends: i64) -> StoreResult<bool> {
+                // A single conditional upsert: the row lock (Postgres) or the
+                // single writer (SQLite) makes check and count one step.
+                let claimed: Option<(i64,)> = sqlx::query_as(
+                    "insert into transcript_emails (conversation_id, sent, last_at) values ($1, 1, $2) \
+                     on conflict (conversation_id) do update set sent = transcript_emails.sent + 1, \
+                     last_at = excluded.last_at \
+                     where transcript_emails.sent < $3 and transcript_emails.last_at <= $4 \
+                     returning sent",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .bind(max_sends)
+                .bind(now - min_interval_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(claimed.is_some())
             }
         }
 

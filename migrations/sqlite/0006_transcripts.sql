@@ -1,0 +1,13 @@
+-- Transcripts and the chat log.
+
+-- Transcript e-mails a customer asked for, counted per conversation: the
+-- customer's token must not become a way to send unlimited mail. One row
+-- per conversation, so the limit is one atomic conditional upsert.
+create table transcript_emails (
+    conversation_id text primary key references conversations(id) on delete cascade,
+    sent bigint not null,
+    last_at bigint not null
+);
+
+-- Supervisors list conversations newest first, with keyset pagination.
+create index conversations_created on conversations(created_at, id);
