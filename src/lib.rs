@@ -17,7 +17,8 @@
 //! - [`transcript`]: rendering a chat log for people: the customer's
 //!   transcript (audience-filtered, never private messages) and the
 //!   organisation log. Pure.
-//! - [`mail`]: outgoing e-mail (SMTP via lettre, or off).
+//! - [`mail`], [`transcript_mail`]: outgoing e-mail (SMTP via lettre, or
+//!   off) and sending a customer's transcript with it.
 //! - [`startup`], [`config`], [`cli`], [`seed`]: building and running it.
 //!
 //! `docs/architecture.md` describes how a message flows from one socket
@@ -39,4 +40,5 @@ pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod transcript;
+pub mod transcript_mail;
 pub mod writer;

@@ -4,6 +4,7 @@
 use crate::config::Settings;
 use crate::conversation::Conversations;
 use crate::http::{app, AppState};
+use crate::mail;
 use crate::routing::{Router, RouterConfig};
 use crate::seed;
 use crate::store::{self, DynStore};
@@ -36,6 +37,7 @@ impl Application {
         listener: TcpListener,
         store: DynStore,
     ) -> anyhow::Result<Self> {
+        let mailer = mail::from_settings(&settings.mail)?;
         seed::first_start(&store, settings.demo.enabled).await?;
         let writer = CommitWriter::spawn(store.clone());
         let conversations = Conversations::new(store.clone(), writer);
@@ -53,6 +55,7 @@ impl Application {
             router,
             conversations,
             server: Arc::new(settings.server),
+            mailer,
             shutdown,
         };
         Ok(Self {

@@ -24,6 +24,18 @@ pub enum AppError {
     /// 409: e.g. a name that is taken.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the request needs a conversation that has ended.
+    #[error("the conversation has not ended yet")]
+    NotEnded,
+    /// 409: the request needs a conversation an agent answered.
+    #[error("the chat was never answered; download the transcript instead")]
+    NotAnswered,
+    /// 429: a per-conversation limit was reached; the message says which.
+    #[error("{0}")]
+    RateLimited(String),
+    /// 503: e-mail is off on this server (`[mail] enabled = false`); not retryable.
+    #[error("e-mail is not enabled on this server")]
+    MailDisabled,
     /// 503: the store is down; retry.
     #[error("service unavailable")]
     Unavailable,
@@ -53,6 +65,10 @@ impl IntoResponse for AppError {
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::NotEnded => (StatusCode::CONFLICT, "not_ended"),
+            AppError::NotAnswered => (StatusCode::CONFLICT, "not_answered"),
+            AppError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            AppError::MailDisabled => (StatusCode::SERVICE_UNAVAILABLE, "mail_disabled"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");

@@ -4,6 +4,7 @@
 mod admin;
 mod agent_actions;
 pub mod agent_ws;
+mod chat_log;
 mod chats;
 mod customer_ws;
 pub mod error;
@@ -15,9 +16,11 @@ mod predefined;
 mod session;
 mod sites;
 pub mod socket;
+mod transcripts;
 
 use crate::config::ServerSettings;
 use crate::conversation::Conversations;
+use crate::mail::DynMailer;
 use crate::routing::Router as ChatRouter;
 use crate::store::DynStore;
 use axum::routing::get;
@@ -34,6 +37,8 @@ pub struct AppState {
     pub router: ChatRouter,
     pub conversations: Conversations,
     pub server: Arc<ServerSettings>,
+    /// Sends transcript e-mail; refuses everything when mail is off.
+    pub mailer: DynMailer,
     /// Turns true when the server is shutting down; sockets close on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -48,6 +53,8 @@ pub fn app(state: AppState) -> Router {
         .merge(chats::router())
         .merge(predefined::router())
         .merge(sites::router())
+        .merge(transcripts::router())
+        .merge(chat_log::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)
