@@ -14,4 +14,6 @@ mod offer_timeout;
 mod predefined;
 mod restart;
 mod routing;
+mod smtp;
 mod store_contract;
+mod transcripts;
