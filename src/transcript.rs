@@ -77,13 +77,13 @@ impl CustomerTranscript {
         }
         out.push_str("</p>\n<table>\n");
         for e in &self.events {
-            let what = match e.kind {
-                EventKind::Message => format!(
+            let what = match is_contribution(e.kind) {
+                true => format!(
                     "<strong>{}:</strong> <span style=\"white-space:pre-wrap\">{}</span>",
                     escape_html(author_name(&e.author)),
                     escape_html(&normalise_newlines(&e.body))
                 ),
-                _ => format!("<em>{}</em>", escape_html(&e.body)),
+                false => format!("<em>{}</em>", escape_html(&e.body)),
             };
             let _ = writeln!(
                 out,
@@ -144,9 +144,10 @@ fn header_text(title: &str, h: &TranscriptHeader) -> String {
 /// `[time] * text` for joins and ends.
 fn event_line(e: &EventRecord, mark: &str) -> String {
     let time = format_utc(e.created_at);
-    let text = match e.kind {
-        EventKind::Message => format!("{}: {}", author_name(&e.author), e.body),
-        EventKind::Joined | EventKind::Left | EventKind::Ended => format!("* {}", e.body),
+    let text = if is_contribution(e.kind) {
+        format!("{}: {}", author_name(&e.author), e.body)
+    } else {
+        format!("* {}", e.body)
     };
     let mut lines = normalise_newlines(&text)
         .split('\n')
@@ -158,6 +159,23 @@ fn event_line(e: &EventRecord, mark: &str) -> String {
         let _ = writeln!(out, "    {line}");
     }
     out
+}
+
+/// Whether an event is something its author said or chose (shown as
+/// `Name: text`) rather than a note about the chat (shown as `* text`).
+/// Exhaustive on purpose: a new kind must be placed here.
+fn is_contribution(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Message
+        | EventKind::Choices
+        | EventKind::Choice
+        | EventKind::ChoicesDismissed => true,
+        EventKind::Joined
+        | EventKind::Left
+        | EventKind::Ended
+        | EventKind::Invited
+        | EventKind::InviteEnded => false,
+    }
 }
 
 fn author_name(author: &Author) -> &str {
@@ -217,10 +235,12 @@ mod tests {
         NewEvent {
             conversation: header().conversation_id,
             seq,
+            public_seq: (audience == Audience::Everyone).then_some(seq),
             kind,
             audience,
             author,
             body: body.into(),
+            data: None,
             client_msg_id: None,
             created_at: T0 + seq * 1000,
         }
@@ -333,6 +353,32 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
         assert!(html.contains("&lt;b&gt;Carla&lt;/b&gt;:"));
         assert!(html.contains("Let me check &lt;that&gt; &amp; more"));
+    }
+
+    #[test]
+    fn choices_read_as_said_and_invitations_stay_private() {
+        use Audience::*;
+        use EventKind::*;
+        let events = vec![
+            event(
+                1,
+                Choices,
+                Everyone,
+                alice(),
+                "Which one? [Refund] [Replace]",
+            ),
+            event(2, Choice, Everyone, carla(), "Chose: Refund"),
+            event(3, Invited, AgentsOnly, alice(), "Alice invited Bob"),
+        ];
+        let text = CustomerTranscript::new(header(), events.clone()).to_text();
+        assert!(
+            text.contains("] Alice: Which one? [Refund] [Replace]\n"),
+            "{text}"
+        );
+        assert!(text.contains("] Carla: Chose: Refund\n"), "{text}");
+        assert!(!text.contains("invited"), "{text}");
+        let log = OrganisationLog::new(header(), events).to_text();
+        assert!(log.contains("] [private] * Alice invited Bob\n"), "{log}");
     }
 
     #[test]

@@ -24,6 +24,10 @@ use lettre::Address;
 pub const MAX_EMAILS_PER_CONVERSATION: i64 = 3;
 /// Least time between two of them.
 pub const MIN_EMAIL_INTERVAL_MS: i64 = 60_000;
+/// Most events read for one transcript or log: contributions stop at
+/// 10,000, but joins, leaves, ends and invitations are always written, so a
+/// log may go a little past that; never by this much.
+pub const LOG_READ_LIMIT: i64 = 2 * MAX_EVENTS_PER_CONVERSATION;
 
 /// Why a transcript could not be produced or sent.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,9 +61,9 @@ pub async fn customer_transcript(
     if !summary.record.state.is_final() {
         return Err(TranscriptError::NotEnded);
     }
-    let events = store
-        .events_after(id, 0, MAX_EVENTS_PER_CONVERSATION)
-        .await?;
+    // The customer's read path (only `everyone` events, by public_seq), and
+    // then the audience filter again in `CustomerTranscript::new`.
+    let events = store.events_after_public(id, 0, LOG_READ_LIMIT).await?;
     let header = TranscriptHeader {
         conversation_id: id.clone(),
         queue_name: summary.queue_name.clone(),
@@ -179,12 +183,14 @@ mod tests {
         NewEvent {
             conversation: id.clone(),
             seq,
+            public_seq: (audience == Audience::Everyone).then_some(seq),
             kind,
             audience,
             author: Author::Customer {
                 name: "Carla".into(),
             },
             body: body.into(),
+            data: None,
             client_msg_id: (kind == EventKind::Message).then(|| format!("m{seq}")),
             created_at: 1_764_090_000_000 + seq,
         }

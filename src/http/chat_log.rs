@@ -5,12 +5,12 @@
 use super::error::AppError;
 use super::extract::Supervisor;
 use super::AppState;
-use crate::conversation::MAX_EVENTS_PER_CONVERSATION;
 use crate::domain::conversation::{Audience, ConversationState};
 use crate::domain::ids::{ConversationId, QueueId, UserId};
-use crate::protocol::{AuthorView, CustomerView, EventKindView};
+use crate::protocol::{AuthorView, CustomerView, EventData, EventKindView};
 use crate::store::{Author, ConversationFilter, ConversationSummary, EventKind, EventRecord};
 use crate::transcript::{is_private, OrganisationLog, TranscriptHeader};
+use crate::transcript_mail::LOG_READ_LIMIT;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -200,6 +200,9 @@ struct LogEvent {
     audience: Audience,
     /// True when the customer never saw this event.
     private: bool,
+    /// The structured part of choices, answers and invitations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<EventData>,
 }
 
 impl From<EventRecord> for LogEvent {
@@ -213,6 +216,11 @@ impl From<EventRecord> for LogEvent {
                 EventKind::Joined => EventKindView::Joined,
                 EventKind::Left => EventKindView::Left,
                 EventKind::Ended => EventKindView::Ended,
+                EventKind::Choices => EventKindView::Choices,
+                EventKind::Choice => EventKindView::Choice,
+                EventKind::ChoicesDismissed => EventKindView::ChoicesDismissed,
+                EventKind::Invited => EventKindView::Invited,
+                EventKind::InviteEnded => EventKindView::InviteEnded,
             },
             author: match e.author {
                 Author::Customer { name } => AuthorView::Customer { name },
@@ -223,6 +231,7 @@ impl From<EventRecord> for LogEvent {
             client_msg_id: e.client_msg_id,
             audience: e.audience,
             private,
+            data: e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
         }
     }
 }
@@ -259,10 +268,7 @@ async fn log(
         .conversation_summary(&id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let events = state
-        .store
-        .events_after(&id, 0, MAX_EVENTS_PER_CONVERSATION)
-        .await?;
+    let events = state.store.events_after(&id, 0, LOG_READ_LIMIT).await?;
     if as_text {
         let header = TranscriptHeader {
             conversation_id: id,

@@ -2,9 +2,9 @@
 //! and the supervisors' chat log: search, the full log with private
 //! messages marked, and who may see what.
 //!
-//! Private messages cannot be sent over the socket yet, so the tests store
-//! one directly (`Audience::AgentsOnly`) once the chat has ended; the
-//! conversation actor owns the numbering while the chat is live.
+//! Every chat here has a private message sent the real way (`send` with
+//! `private: true`), and the leak tests assert it is absent from what the
+//! customer gets and present, marked, in the organisation log.
 
 use crate::both_stores;
 use crate::helpers::{accept, settings, Backend, TestApp};
@@ -12,9 +12,7 @@ use crate::smtp::SmtpServer;
 use mail_parser::MessageParser;
 use serde_json::{json, Value};
 use std::time::Duration;
-use switchboard::domain::conversation::Audience;
 use switchboard::domain::ids::{ConversationId, QueueId, UserId};
-use switchboard::store::{Author, EventKind, NewEvent};
 
 both_stores!(
     download_after_the_end_has_no_private_messages,
@@ -42,40 +40,16 @@ async fn ended_chat(app: &TestApp) -> EndedChat {
     customer.say(None, "c1", "Hello, my order is late").await;
     accept(&mut agent, &id).await;
     agent.say(Some(&id), "a1", "Order 1234 ships today").await;
+    agent
+        .send(json!({"type": "send", "conversation_id": id, "client_msg_id": "p1", "text": PRIVATE, "private": true}))
+        .await;
+    agent.expect("ack").await;
     customer.say(None, "c2", "Thank you!").await;
     agent
         .send(json!({"type": "end", "conversation_id": id}))
         .await;
     customer.expect_event("ended").await;
-    add_private_note(app, &id).await;
     EndedChat { id, token }
-}
-
-/// Stores an agents-only message after the last event.
-async fn add_private_note(app: &TestApp, id: &str) {
-    let conversation = ConversationId::parse(id).expect("id");
-    let position = app
-        .store
-        .log_position(&conversation)
-        .await
-        .expect("position");
-    let alice = user_id(app, "alice").await;
-    app.store
-        .append_events(&[NewEvent {
-            conversation,
-            seq: position.last_seq + 1,
-            kind: EventKind::Message,
-            audience: Audience::AgentsOnly,
-            author: Author::Agent {
-                id: alice,
-                name: "Alice".into(),
-            },
-            body: PRIVATE.into(),
-            client_msg_id: Some("private-1".into()),
-            created_at: switchboard::clock::wall_ms(),
-        }])
-        .await
-        .expect("private note");
 }
 
 async fn user_id(app: &TestApp, username: &str) -> UserId {
