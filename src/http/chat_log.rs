@@ -7,7 +7,7 @@ use super::extract::Supervisor;
 use super::AppState;
 use crate::domain::conversation::{Audience, ConversationState};
 use crate::domain::ids::{ConversationId, QueueId, UserId};
-use crate::protocol::{AuthorView, CustomerView, EventData, EventKindView};
+use crate::protocol::{AuthorView, EventData, EventKindView};
 use crate::store::{Author, ConversationFilter, ConversationSummary, EventKind, EventRecord};
 use crate::transcript::{is_private, OrganisationLog, TranscriptHeader};
 use crate::transcript_mail::LOG_READ_LIMIT;
@@ -120,6 +120,13 @@ fn filter(p: SearchParams) -> Result<ConversationFilter, AppError> {
     })
 }
 
+/// The customer as they gave themselves when the chat started.
+#[derive(Serialize)]
+struct CustomerRef {
+    name: Option<String>,
+    email: Option<String>,
+}
+
 #[derive(Serialize)]
 struct AgentRef {
     id: UserId,
@@ -133,7 +140,7 @@ struct SummaryView {
     queue_id: QueueId,
     queue_name: String,
     state: ConversationState,
-    customer: CustomerView,
+    customer: CustomerRef,
     agents: Vec<AgentRef>,
     created_at: i64,
     ended_at: Option<i64>,
@@ -146,7 +153,7 @@ impl From<ConversationSummary> for SummaryView {
             queue_id: s.record.queue,
             queue_name: s.queue_name,
             state: s.record.state,
-            customer: CustomerView {
+            customer: CustomerRef {
                 name: s.record.customer_name,
                 email: s.record.customer_email,
             },
