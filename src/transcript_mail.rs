@@ -7,13 +7,15 @@
 //!   an address they typed. Limited per conversation (see the constants) and
 //!   only for chats an agent answered, so an anonymous chat cannot be used
 //!   to mail arbitrary text to arbitrary addresses.
-//! - [`send_transcript_if_enabled`]: the integration point for the
-//!   conversation-ending path, for sites that mail transcripts to the
-//!   customer's *verified* address automatically.
+//! - [`spawn_automatic_transcript`]: called where a chat ends (customer
+//!   `end`, agent `end`, the last agent leaving). If the chat came from a
+//!   site with `transcript_email` and the customer's e-mail is *verified*
+//!   (signed by the site), the transcript goes to that address, once.
 
 use crate::clock::{format_utc, wall_ms};
 use crate::conversation::MAX_EVENTS_PER_CONVERSATION;
 use crate::domain::conversation::ConversationState;
+use crate::domain::customer::EMAIL;
 use crate::domain::ids::ConversationId;
 use crate::mail::{parse_address, DynMailer, Mail, MailError};
 use crate::store::{ConversationSummary, DynStore, StoreError};
@@ -121,8 +123,8 @@ pub async fn email_transcript(
     Ok(())
 }
 
-/// The hook for the conversation-ending path: mails the transcript to the
-/// customer's verified address when the site enables automatic transcripts.
+/// Mails the transcript to a verified address when `enabled` (the site's
+/// `transcript_email`); the primitive under [`send_automatic_transcript`].
 /// Returns whether a message was sent. Does nothing (Ok(false)) when
 /// `enabled` is false, there is no verified address, the address does not
 /// parse, or mail is off on this server.
@@ -130,8 +132,8 @@ pub async fn email_transcript(
 /// The caller supplies `verified_email` only for an address the site
 /// vouched for (a verified identity), never one the customer typed; that is
 /// why this path has no rate limit and works for unanswered chats too. Call
-/// it after the conversation is finished, off the socket's path (e.g.
-/// `tokio::spawn`), since SMTP may take seconds.
+/// it after the conversation is finished, off the socket's path, since SMTP
+/// may take seconds.
 pub async fn send_transcript_if_enabled(
     store: &DynStore,
     mailer: &DynMailer,
@@ -150,6 +152,57 @@ pub async fn send_transcript_if_enabled(
         .send(transcript_mail(to, &summary, &transcript))
         .await?;
     Ok(true)
+}
+
+/// Mails the transcript to the customer's verified e-mail when the chat's
+/// site has `transcript_email` on; at most once per conversation, however
+/// many ending paths report the chat. Returns whether a message was sent.
+/// A failed delivery is not retried (the conversation's claim is used).
+pub async fn send_automatic_transcript(
+    store: &DynStore,
+    mailer: &DynMailer,
+    id: &ConversationId,
+) -> Result<bool, TranscriptError> {
+    if !mailer.is_enabled() {
+        return Ok(false);
+    }
+    let enabled = store
+        .site_of_conversation(id)
+        .await?
+        .is_some_and(|site| site.transcript_email);
+    if !enabled {
+        return Ok(false);
+    }
+    // Only a value the site signed: a typed address could be anyone's.
+    let verified = store
+        .customer_variables(id)
+        .await?
+        .into_iter()
+        .find(|v| v.verified && v.name == EMAIL)
+        .map(|v| v.value);
+    if verified.as_deref().and_then(parse_address).is_none() {
+        return Ok(false);
+    }
+    if !store.claim_automatic_transcript(id, wall_ms()).await? {
+        return Ok(false);
+    }
+    send_transcript_if_enabled(store, mailer, id, verified, enabled).await
+}
+
+/// Runs [`send_automatic_transcript`] in the background, so SMTP never
+/// delays the end of a chat; failures are logged.
+pub fn spawn_automatic_transcript(store: DynStore, mailer: DynMailer, id: ConversationId) {
+    tokio::spawn(async move {
+        match send_automatic_transcript(&store, &mailer, &id).await {
+            Ok(true) => {
+                tracing::info!(conversation = %id, "transcript e-mailed to the verified address")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(conversation = %id, error = %e, "automatic transcript e-mail failed")
+            }
+        }
+    });
 }
 
 #[cfg(test)]
@@ -286,6 +339,81 @@ mod tests {
         let early =
             send_transcript_if_enabled(&store, &mailer, &id, Some("c@example.com".into()), true);
         assert!(matches!(early.await, Err(TranscriptError::NotEnded)));
+    }
+
+    /// A site chat whose customer's e-mail is verified, ended.
+    async fn site_chat(transcript_email: bool) -> (DynStore, ConversationId) {
+        use crate::domain::customer::CustomerVariable;
+        use crate::store::NewSite;
+        let store = store::connect("sqlite::memory:", 1).await.expect("store");
+        let queue = store.create_queue("Support", 30, 0).await.expect("queue");
+        let site = store
+            .create_site(NewSite {
+                name: "Shop".into(),
+                key: "shop".into(),
+                allowed_origins: Vec::new(),
+                default_queue: queue,
+                identity_secret: "s".into(),
+                require_verified: false,
+                allow_customer_attachments: false,
+                transcript_email,
+                now: 1,
+            })
+            .await
+            .expect("site");
+        let id = ConversationId::random();
+        let conversation = NewConversation {
+            id: id.clone(),
+            queue,
+            customer_token_hash: "h".into(),
+            customer_name: Some("Carla".into()),
+            customer_email: Some("carla@shop.example".into()),
+            now: 1_764_090_000_000,
+        };
+        let verified = CustomerVariable {
+            name: EMAIL.into(),
+            value: "carla@shop.example".into(),
+            verified: true,
+        };
+        store
+            .create_conversation_with_customer(conversation, Some(site.id), &[verified])
+            .await
+            .expect("conversation");
+        let hello = event(
+            &id,
+            1,
+            Audience::Everyone,
+            EventKind::Message,
+            "public hello",
+        );
+        store.append_events(&[hello]).await.expect("events");
+        let ended = event(
+            &id,
+            2,
+            Audience::Everyone,
+            EventKind::Ended,
+            "Carla ended the chat",
+        );
+        store.finish_conversation(&ended).await.expect("finish");
+        (store, id)
+    }
+
+    #[tokio::test]
+    async fn the_automatic_transcript_goes_out_once_and_only_when_enabled() {
+        let (store, id) = site_chat(true).await;
+        let recorder = Arc::new(Recorder::default());
+        let mailer: DynMailer = recorder.clone();
+        let first = send_automatic_transcript(&store, &mailer, &id).await;
+        let again = send_automatic_transcript(&store, &mailer, &id).await;
+        assert_eq!((first.ok(), again.ok()), (Some(true), Some(false)));
+        let mails = recorder.0.lock().expect("lock").clone();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to.to_string(), "carla@shop.example");
+
+        let (store, id) = site_chat(false).await;
+        let off = send_automatic_transcript(&store, &mailer, &id).await;
+        assert_eq!(off.ok(), Some(false));
+        assert_eq!(recorder.0.lock().expect("lock").len(), 1);
     }
 
     #[tokio::test]

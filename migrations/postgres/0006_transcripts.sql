@@ -9,5 +9,13 @@ create table transcript_emails (
     last_at bigint not null
 );
 
+-- Transcripts mailed automatically to a verified address at the end (for
+-- sites with `transcript_email`). The row is claimed before sending, so a
+-- chat that two ending paths report is mailed once.
+create table transcript_auto_emails (
+    conversation_id text primary key references conversations(id) on delete cascade,
+    sent_at bigint not null
+);
+
 -- Supervisors list conversations newest first, with keyset pagination.
 create index conversations_created on conversations(created_at, id);

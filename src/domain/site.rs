@@ -31,8 +31,8 @@ pub struct Site {
     pub require_verified: bool,
     /// Stored for the attachments feature.
     pub allow_customer_attachments: bool,
-    /// Stored for the transcripts feature: e-mail the transcript to the
-    /// verified address when the chat ends.
+    /// E-mail the transcript to the customer's verified address when the
+    /// chat ends (`transcript_mail::spawn_automatic_transcript`).
     pub transcript_email: bool,
     pub created_at: i64,
 }

@@ -8,6 +8,7 @@ use crate::domain::routing::InviteTarget;
 use crate::outbox::Frame;
 use crate::protocol::ErrorCode;
 use crate::routing::InviteRequest;
+use crate::transcript_mail::spawn_automatic_transcript;
 
 impl AgentSession {
     /// Invites a named agent or any available agent of a queue into a chat
@@ -140,6 +141,11 @@ impl AgentSession {
                     .router
                     .chat_finished(id.clone(), vec![self.user.id])
                     .await;
+                spawn_automatic_transcript(
+                    self.state.store.clone(),
+                    self.state.mailer.clone(),
+                    id.clone(),
+                );
                 self.attached.remove(&id);
                 Vec::new()
             }

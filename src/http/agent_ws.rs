@@ -14,6 +14,7 @@ use crate::domain::message::{ClientMsgId, InputError, MessageText};
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, AgentCommand, ErrorCode, ServerEvent, StatusChoice, UserView};
 use crate::routing::{Accepted, AgentSignIn};
+use crate::transcript_mail::spawn_automatic_transcript;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::header::{HOST, ORIGIN};
@@ -393,7 +394,8 @@ impl AgentSession {
         let name = self.user.display_name.clone();
         match self.state.conversations.end(&id, self.party(), &name).await {
             Ok((_, agents)) => {
-                self.state.router.chat_finished(id, agents).await;
+                self.state.router.chat_finished(id.clone(), agents).await;
+                spawn_automatic_transcript(self.state.store.clone(), self.state.mailer.clone(), id);
                 Vec::new()
             }
             Err(e) => conversation_error(e.code(), e.to_string(), raw, None),

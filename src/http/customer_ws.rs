@@ -12,6 +12,7 @@ use crate::domain::ids::ConversationId;
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, CustomerCommand, ErrorCode, ServerEvent};
+use crate::transcript_mail::spawn_automatic_transcript;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::response::Response;
@@ -125,6 +126,11 @@ impl SocketSession for CustomerSession {
                         .router
                         .chat_finished(chat.id.clone(), agents)
                         .await;
+                    spawn_automatic_transcript(
+                        self.state.store.clone(),
+                        self.state.mailer.clone(),
+                        chat.id.clone(),
+                    );
                     Vec::new()
                 }
                 Err(e) => error(e.code(), e.to_string(), None),

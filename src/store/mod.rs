@@ -304,6 +304,9 @@ pub trait Store: Send + Sync + 'static {
         min_interval_ms: i64,
         max_sends: i64,
     ) -> StoreResult<bool>;
+    /// Marks the automatic transcript e-mail of a conversation as sent;
+    /// false if it already was, so it goes out at most once.
+    async fn claim_automatic_transcript(&self, id: &ConversationId, now: i64) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.

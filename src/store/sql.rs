@@ -1428,6 +1428,18 @@ macro_rules! impl_sql_store {
                 .await?;
                 Ok(claimed.is_some())
             }
+
+            async fn claim_automatic_transcript(&self, id: &ConversationId, now: i64) -> StoreResult<bool> {
+                let inserted = sqlx::query(
+                    "insert into transcript_auto_emails (conversation_id, sent_at) values ($1, $2) \
+                     on conflict (conversation_id) do nothing",
+                )
+                .bind(id.as_str())
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(inserted.rows_affected() == 1)
+            }
         }
 
         impl $store {

@@ -16,4 +16,5 @@ mod restart;
 mod routing;
 mod smtp;
 mod store_contract;
+mod transcript_auto;
 mod transcripts;
