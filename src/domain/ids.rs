@@ -70,6 +70,37 @@ impl fmt::Display for ConversationId {
     }
 }
 
+/// An uploaded file. Random (UUID v4) like conversation ids: it names the
+/// file on disk and in download URLs, so knowing one must not reveal another.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AttachmentId(pub String);
+
+impl AttachmentId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Parses a client-supplied id; anything that is not a UUID is rejected
+    /// before it reaches the store or the file system.
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::parse_str(raw)
+            .ok()
+            .map(|u| Self(u.hyphenated().to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AttachmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +112,13 @@ mod tests {
         assert_eq!(ConversationId::parse(&id.as_str().to_uppercase()), Some(id));
         assert_eq!(ConversationId::parse("../etc/passwd"), None);
         assert_eq!(ConversationId::parse(""), None);
+    }
+
+    #[test]
+    fn attachment_id_parse_rejects_paths() {
+        let id = AttachmentId::random();
+        assert_eq!(AttachmentId::parse(id.as_str()), Some(id));
+        assert_eq!(AttachmentId::parse("../../etc/passwd"), None);
+        assert_eq!(AttachmentId::parse("a/b"), None);
     }
 }

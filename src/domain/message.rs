@@ -39,6 +39,15 @@ impl MessageText {
         Ok(Self(raw))
     }
 
+    /// The text of a message that carries attachments: it may be blank,
+    /// and then it is stored empty; otherwise the rules of [`parse`](Self::parse).
+    pub fn parse_caption(raw: String) -> Result<Self, InputError> {
+        if raw.trim().is_empty() {
+            return Ok(Self(String::new()));
+        }
+        Self::parse(raw)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -93,6 +102,22 @@ mod tests {
             Err(InputError::ControlCharacters)
         );
         assert!(MessageText::parse("line one\nline two\tTabbed".into()).is_ok());
+    }
+
+    #[test]
+    fn a_caption_may_be_blank_but_not_too_long() {
+        assert_eq!(
+            MessageText::parse_caption(" \n".into()).unwrap().as_str(),
+            ""
+        );
+        assert_eq!(
+            MessageText::parse_caption("x".repeat(MAX_TEXT_CHARS + 1)),
+            Err(InputError::TooLong)
+        );
+        assert_eq!(
+            MessageText::parse_caption("hi\u{0}".into()),
+            Err(InputError::ControlCharacters)
+        );
     }
 
     #[test]

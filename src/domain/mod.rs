@@ -3,6 +3,7 @@
 //! conversation allows) lives here and is unit-tested with plain values.
 
 pub mod account;
+pub mod attachment;
 pub mod choices;
 pub mod conversation;
 pub mod customer;
