@@ -13,6 +13,8 @@
 //! - [`store`]: the only SQL; one `Store` trait, Postgres and SQLite.
 //! - [`protocol`]: the typed WebSocket protocol (`docs/protocol.md`).
 //! - [`outbox`]: bounded per-connection outgoing queues.
+//! - [`attachments`]: where uploaded files live (one `BlobStore` interface,
+//!   local disk by default) and how an upload is staged while it is checked.
 //! - [`http`]: axum routes and WebSocket sessions (transport only).
 //! - [`transcript`]: rendering a chat log for people: the customer's
 //!   transcript (audience-filtered, never private messages) and the
@@ -25,6 +27,7 @@
 //! through the store to the other sockets.
 
 pub mod accounts;
+pub mod attachments;
 pub mod auth;
 pub mod cli;
 pub mod clock;

@@ -243,6 +243,7 @@ mod tests {
             data: None,
             client_msg_id: None,
             created_at: T0 + seq * 1000,
+            attachments: Vec::new(),
         }
     }
 

@@ -246,6 +246,7 @@ mod tests {
             data: None,
             client_msg_id: (kind == EventKind::Message).then(|| format!("m{seq}")),
             created_at: 1_764_090_000_000 + seq,
+            attachments: Vec::new(),
         }
     }
 

@@ -385,6 +385,7 @@ impl Actor {
             data: data.and_then(|d| serde_json::to_string(&d).ok()),
             client_msg_id,
             created_at: wall_ms(),
+            attachments: Vec::new(),
         }
     }
 

@@ -63,6 +63,7 @@ mod tests {
             data: None,
             client_msg_id: Some("n1".into()),
             created_at: 1,
+            attachments: Vec::new(),
         }
     }
 

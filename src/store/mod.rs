@@ -20,7 +20,9 @@ pub use sqlite::SqliteStore;
 
 use crate::domain::account::{Media, Profile, Queue, User};
 use crate::domain::customer::CustomerVariable;
-use crate::domain::ids::{ConversationId, PredefinedId, ProfileId, QueueId, SiteId, UserId};
+use crate::domain::ids::{
+    AttachmentId, ConversationId, PredefinedId, ProfileId, QueueId, SiteId, UserId,
+};
 use crate::domain::predefined::{Body, Heading, Scope};
 use crate::domain::site::Site;
 use async_trait::async_trait;
@@ -307,6 +309,22 @@ pub trait Store: Send + Sync + 'static {
     /// Marks the automatic transcript e-mail of a conversation as sent;
     /// false if it already was, so it goes out at most once.
     async fn claim_automatic_transcript(&self, id: &ConversationId, now: i64) -> StoreResult<bool>;
+
+    // --- attachments ---
+    /// Records checked, stored uploads, all or none. They stay invisible
+    /// until a message binds them (see [`NewEvent::attachments`]).
+    async fn create_attachments(&self, attachments: &[NewAttachment]) -> StoreResult<()>;
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>>;
+    /// Those of `ids` that exist, in any order.
+    async fn attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<AttachmentRecord>>;
+    /// Every attachment of a conversation, bound or not, oldest first.
+    async fn conversation_attachments(
+        &self,
+        id: &ConversationId,
+    ) -> StoreResult<Vec<AttachmentRecord>>;
+    /// Whether an agent is or ever was in a conversation: what they could
+    /// see while in it stays theirs to download after they left or it ended.
+    async fn took_part(&self, id: &ConversationId, agent: UserId) -> StoreResult<bool>;
 }
 
 /// Opens the store named by `url` (`postgres://…` or `sqlite:…`) and runs its migrations.

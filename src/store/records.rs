@@ -1,8 +1,8 @@
 //! Plain records passed across the store boundary.
 
 use crate::domain::account::{AgentStatus, Role};
-use crate::domain::conversation::{Audience, ConversationState};
-use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+use crate::domain::conversation::{Audience, ConversationState, Party};
+use crate::domain::ids::{AttachmentId, ConversationId, ProfileId, QueueId, UserId};
 use std::collections::{HashMap, HashSet};
 
 /// A user to create.
@@ -190,6 +190,9 @@ pub struct NewEvent {
     pub data: Option<String>,
     pub client_msg_id: Option<String>,
     pub created_at: i64,
+    /// Files attached to a message, in order. Storing the event binds them
+    /// to it in the same transaction; reading it fills them in.
+    pub attachments: Vec<AttachmentMeta>,
 }
 
 /// A stored chat-log event.
@@ -287,4 +290,59 @@ pub struct ConversationSummary {
     pub queue_name: String,
     /// Every agent who took part, in joining order: id and display name.
     pub agents: Vec<(UserId, String)>,
+}
+
+/// An uploaded, checked file to record; not yet bound to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub id: AttachmentId,
+    pub conversation: ConversationId,
+    /// Only this party may attach it to a message.
+    pub uploader: Party,
+    /// Display name, already cleaned.
+    pub name: String,
+    /// Decided from the content, never from the client.
+    pub content_type: String,
+    pub size: i64,
+    /// Hex SHA-256 of the content.
+    pub sha256: String,
+    pub created_at: i64,
+}
+
+/// An attachment row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub id: AttachmentId,
+    pub conversation: ConversationId,
+    pub uploader: Party,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub sha256: String,
+    pub created_at: i64,
+    /// The message it is attached to; None until a message references it.
+    pub event_seq: Option<i64>,
+    /// Who may see it: the audience of that message.
+    pub audience: Option<Audience>,
+}
+
+impl AttachmentRecord {
+    /// What a message shows about this file.
+    pub fn meta(&self) -> AttachmentMeta {
+        AttachmentMeta {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            content_type: self.content_type.clone(),
+            size: self.size,
+        }
+    }
+}
+
+/// What a message carries about each attached file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentMeta {
+    pub id: AttachmentId,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
 }

@@ -5,8 +5,8 @@
 use super::records::*;
 pub(super) use super::site_rows::*;
 use crate::domain::account::{AgentStatus, Media, Profile, Queue, Role, User};
-use crate::domain::conversation::{Audience, ConversationState};
-use crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+use crate::domain::conversation::{Audience, ConversationState, Party};
+use crate::domain::ids::{AttachmentId, ConversationId, ProfileId, QueueId, UserId};
 
 /// Largest number of rows in one multi-row insert (SQLite allows 32,766
 /// bound parameters; ten columns per row keeps well below it).
@@ -205,6 +205,8 @@ impl EventRow {
             data: self.data,
             client_msg_id: self.client_msg_id,
             created_at: self.created_at,
+            // Filled in from the attachments table by the read that needs them.
+            attachments: Vec::new(),
         }
     }
 }
@@ -302,6 +304,57 @@ pub(super) fn contains_pattern(needle: &str) -> String {
     pattern
 }
 
+#[derive(sqlx::FromRow)]
+pub(super) struct AttachmentRow {
+    id: String,
+    conversation_id: String,
+    uploader_kind: String,
+    uploader_id: Option<i64>,
+    name: String,
+    content_type: String,
+    size: i64,
+    sha256: String,
+    created_at: i64,
+    event_seq: Option<i64>,
+    audience: Option<String>,
+}
+
+pub(super) const ATTACHMENT_COLUMNS: &str =
+    "id, conversation_id, uploader_kind, uploader_id, name, \
+     content_type, size, sha256, created_at, event_seq, audience";
+
+pub(super) fn uploader_columns(uploader: Party) -> (&'static str, Option<i64>) {
+    match uploader {
+        Party::Customer => ("customer", None),
+        Party::Agent(id) => ("agent", Some(id.0)),
+    }
+}
+
+impl AttachmentRow {
+    pub(super) fn into_record(self) -> AttachmentRecord {
+        let uploader = match (self.uploader_kind.as_str(), self.uploader_id) {
+            ("agent", Some(id)) => Party::Agent(UserId(id)),
+            // A check constraint allows only these two shapes.
+            _ => Party::Customer,
+        };
+        AttachmentRecord {
+            id: AttachmentId(self.id),
+            conversation: ConversationId(self.conversation_id),
+            uploader,
+            name: self.name,
+            content_type: self.content_type,
+            size: self.size,
+            sha256: self.sha256,
+            created_at: self.created_at,
+            event_seq: self.event_seq,
+            // Unknown audiences are treated as the most restrictive one.
+            audience: self
+                .audience
+                .map(|a| Audience::parse(&a).unwrap_or(Audience::AgentsOnly)),
+        }
+    }
+}
+
 /// Implements [`super::Store`] for a struct with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
@@ -309,7 +362,7 @@ macro_rules! impl_sql_store {
         use $crate::store::*;
         use $crate::domain::account::{Media, Profile, Queue, User};
         use $crate::domain::conversation::ConversationState;
-        use $crate::domain::ids::{ConversationId, ProfileId, QueueId, UserId};
+        use $crate::domain::ids::{AttachmentId, ConversationId, ProfileId, QueueId, UserId};
 
         impl $store {
             async fn record_routing(
@@ -361,7 +414,60 @@ macro_rules! impl_sql_store {
                 // conflict (a seq taken twice) fails the batch loudly.
                 builder.push(" on conflict (conversation_id, sender, client_msg_id) do nothing");
                 builder.build().execute(&mut **tx).await?;
+                // Binding in the same transaction: a message is never stored
+                // without its files, nor a file bound to a message that is not.
+                // `event_seq is null` keeps a file bound to its first message.
+                for e in events {
+                    for (position, a) in e.attachments.iter().enumerate() {
+                        sqlx::query(
+                            "update attachments set event_seq = $1, audience = $2, position = $3 \
+                             where id = $4 and conversation_id = $5 and event_seq is null",
+                        )
+                        .bind(e.seq)
+                        .bind(e.audience.as_str())
+                        .bind(position as i32)
+                        .bind(a.id.as_str())
+                        .bind(e.conversation.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
                 Ok(())
+            }
+
+            /// Fills in the files of the events read (ordered by seq). The
+            /// customer's read path asks for the public ones only.
+            async fn with_attachments(
+                &self,
+                id: &ConversationId,
+                mut events: Vec<EventRecord>,
+                public_only: bool,
+            ) -> StoreResult<Vec<EventRecord>> {
+                let (Some(first), Some(last)) = (events.first(), events.last()) else {
+                    return Ok(events);
+                };
+                let audience = if public_only { "and audience = 'everyone'" } else { "" };
+                let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(&format!(
+                    "select id, name, content_type, size, event_seq from attachments \
+                     where conversation_id = $1 and event_seq >= $2 and event_seq <= $3 {audience} \
+                     order by event_seq, position"
+                ))
+                .bind(id.as_str())
+                .bind(first.seq)
+                .bind(last.seq)
+                .fetch_all(&self.pool)
+                .await?;
+                for (attachment, name, content_type, size, seq) in rows {
+                    if let Ok(i) = events.binary_search_by_key(&seq, |e| e.seq) {
+                        events[i].attachments.push(AttachmentMeta {
+                            id: AttachmentId(attachment),
+                            name,
+                            content_type,
+                            size,
+                        });
+                    }
+                }
+                Ok(events)
             }
 
             /// A conditional state change of an offered/pending invitation.
@@ -985,7 +1091,8 @@ macro_rules! impl_sql_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(EventRow::into_event).collect())
+                let events = rows.into_iter().map(EventRow::into_event).collect();
+                self.with_attachments(id, events, false).await
             }
 
             async fn events_after_public(&self, id: &ConversationId, public_seq: i64, limit: i64) -> StoreResult<Vec<EventRecord>> {
@@ -1001,7 +1108,8 @@ macro_rules! impl_sql_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(EventRow::into_event).collect())
+                let events = rows.into_iter().map(EventRow::into_event).collect();
+                self.with_attachments(id, events, true).await
             }
 
             async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition> {
@@ -1439,6 +1547,80 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(inserted.rows_affected() == 1)
+            }
+
+            // --- attachments ---
+
+            async fn create_attachments(&self, attachments: &[NewAttachment]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for a in attachments {
+                    let (uploader_kind, uploader_id) = uploader_columns(a.uploader);
+                    sqlx::query(
+                        "insert into attachments (id, conversation_id, uploader_kind, uploader_id, name, \
+                         content_type, size, sha256, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(a.id.as_str())
+                    .bind(a.conversation.as_str())
+                    .bind(uploader_kind)
+                    .bind(uploader_id)
+                    .bind(&a.name)
+                    .bind(&a.content_type)
+                    .bind(a.size)
+                    .bind(&a.sha256)
+                    .bind(a.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
+                let row: Option<AttachmentRow> = sqlx::query_as(&format!(
+                    "select {ATTACHMENT_COLUMNS} from attachments where id = $1"
+                ))
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(AttachmentRow::into_record))
+            }
+
+            async fn attachments(&self, ids: &[AttachmentId]) -> StoreResult<Vec<AttachmentRecord>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut builder = sqlx::QueryBuilder::<$db>::new(format!(
+                    "select {ATTACHMENT_COLUMNS} from attachments where id in ("
+                ));
+                let mut list = builder.separated(", ");
+                for id in ids {
+                    list.push_bind(id.as_str().to_owned());
+                }
+                builder.push(")");
+                let rows: Vec<AttachmentRow> = builder.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().map(AttachmentRow::into_record).collect())
+            }
+
+            async fn conversation_attachments(&self, id: &ConversationId) -> StoreResult<Vec<AttachmentRecord>> {
+                let rows: Vec<AttachmentRow> = sqlx::query_as(&format!(
+                    "select {ATTACHMENT_COLUMNS} from attachments where conversation_id = $1 \
+                     order by created_at, id"
+                ))
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(AttachmentRow::into_record).collect())
+            }
+
+            async fn took_part(&self, id: &ConversationId, agent: UserId) -> StoreResult<bool> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "select agent_id from conversation_agents where conversation_id = $1 and agent_id = $2",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.is_some())
             }
         }
 

@@ -174,6 +174,7 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         data: None,
         client_msg_id: None,
         created_at: 4,
+        attachments: Vec::new(),
     };
     let (state, in_chat) = store.finish_conversation(&event).await.unwrap().unwrap();
     assert_eq!(state, ConversationState::Ended);
