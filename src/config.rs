@@ -15,6 +15,8 @@ pub struct Settings {
     /// Transcript e-mail; off unless configured.
     #[serde(default)]
     pub mail: MailSettings,
+    #[serde(default)]
+    pub attachments: AttachmentSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -113,6 +115,35 @@ impl Default for MailSettings {
             username: None,
             password: None,
             timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AttachmentSettings {
+    /// Directory of the local-disk file store, created if missing. A
+    /// relative path is relative to the working directory, like the SQLite file.
+    #[serde(default = "default_attachment_dir")]
+    pub dir: String,
+    /// Whether customers may upload files. Becomes a per-site setting
+    /// (`allow_customer_attachments`) once sites exist.
+    #[serde(default = "default_true")]
+    pub customers_may_upload: bool,
+}
+
+fn default_attachment_dir() -> String {
+    "data/attachments".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for AttachmentSettings {
+    fn default() -> Self {
+        Self {
+            dir: default_attachment_dir(),
+            customers_may_upload: true,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::conversation::{Audience, ConversationState, Party};
 use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{ProfileId, QueueId, UserId};
 use crate::outbox::Frame;
-use crate::store::{Author, ConversationRecord, EventKind, EventRecord};
+use crate::store::{AttachmentMeta, Author, ConversationRecord, EventKind, EventRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -37,13 +37,18 @@ pub enum AgentCommand {
     Reject {
         conversation_id: String,
     },
-    /// A message; with `private` it goes to the other agents only.
+    /// A message; with `private` it goes to the other agents only, and so
+    /// do its attachments. With attachments the text may be empty.
     Send {
         conversation_id: String,
         client_msg_id: String,
+        #[serde(default)]
         text: String,
         #[serde(default)]
         private: bool,
+        /// Ids of files this agent uploaded to this conversation.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Typing {
         conversation_id: String,
@@ -101,9 +106,14 @@ pub enum CustomerCommand {
         #[serde(default)]
         last_seq: i64,
     },
+    /// A message. With attachments the text may be empty.
     Send {
         client_msg_id: String,
+        #[serde(default)]
         text: String,
+        /// Ids of files this customer uploaded to this conversation.
+        #[serde(default)]
+        attachments: Vec<String>,
     },
     Typing {
         typing: bool,
@@ -185,6 +195,9 @@ pub enum ErrorCode {
     LastAgent,
     /// Too many frames on this connection: slow down (nothing was done).
     RateLimited,
+    /// A `send` lists an attachment that is malformed, unknown, another
+    /// sender's or conversation's, or already attached to a message.
+    InvalidAttachment,
     Unavailable,
     Internal,
 }
@@ -265,6 +278,29 @@ pub struct ConversationView {
     pub customer_connected: bool,
     /// The highest `seq` stored for this conversation.
     pub last_seq: i64,
+}
+
+/// A file attached to a message, as clients see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AttachmentView {
+    pub id: String,
+    /// Display name only; never a path.
+    pub name: String,
+    /// Decided by the server from the content.
+    pub content_type: String,
+    /// In bytes.
+    pub size: i64,
+}
+
+impl From<&AttachmentMeta> for AttachmentView {
+    fn from(a: &AttachmentMeta) -> Self {
+        Self {
+            id: a.id.0.clone(),
+            name: a.name.clone(),
+            content_type: a.content_type.clone(),
+            size: a.size,
+        }
+    }
 }
 
 /// Who wrote an event, as clients see it (agents by display name only).
@@ -379,6 +415,10 @@ pub enum ServerEvent {
         /// The structured part of choices, answers and invitations.
         #[serde(skip_serializing_if = "Option::is_none")]
         data: Option<EventData>,
+        /// Files attached to a message, in order; download each with
+        /// `GET /api/attachments/{id}`. Absent when there are none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentView>,
     },
     /// The sender's message is stored under `seq`. `duplicate` marks the
     /// answer to a resend of an already stored message.
@@ -473,6 +513,7 @@ impl ServerEvent {
             client_msg_id: e.client_msg_id.clone(),
             audience: e.audience,
             data: e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            attachments: e.attachments.iter().map(AttachmentView::from).collect(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Builds the application on a given listener and runs it until a shutdown
 //! future resolves. Tests bind port 0 and pass a oneshot as the shutdown.
 
+use crate::attachments::LocalDiskStore;
 use crate::config::Settings;
 use crate::conversation::Conversations;
 use crate::http::{app, AppState};
@@ -9,6 +10,7 @@ use crate::routing::{Router, RouterConfig};
 use crate::seed;
 use crate::store::{self, DynStore};
 use crate::writer::CommitWriter;
+use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +41,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let mailer = mail::from_settings(&settings.mail)?;
         seed::first_start(&store, settings.demo.enabled).await?;
+        let blobs = LocalDiskStore::open(&settings.attachments.dir).with_context(|| {
+            format!(
+                "attachments.dir {:?} is not usable",
+                settings.attachments.dir
+            )
+        })?;
         let writer = CommitWriter::spawn(store.clone());
         let conversations = Conversations::new(store.clone(), writer);
         let router = Router::spawn(
@@ -56,6 +64,8 @@ impl Application {
             conversations,
             server: Arc::new(settings.server),
             mailer,
+            blobs: Arc::new(blobs),
+            attachments: Arc::new(settings.attachments),
             shutdown,
         };
         Ok(Self {

@@ -10,10 +10,12 @@ use crate::domain::conversation::{
     Audience, ConversationError, ConversationRules, ConversationState, Party,
 };
 use crate::domain::customer::CustomerVariable;
-use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::ids::{AttachmentId, ConversationId, UserId};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, EventData, ServerEvent};
-use crate::store::{Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError};
+use crate::store::{
+    AttachmentMeta, Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError,
+};
 use crate::writer::CommitWriter;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -437,13 +439,17 @@ impl Actor {
         if self.next_seq > MAX_EVENTS_PER_CONVERSATION {
             return Err(ChatError::Full);
         }
+        let requested = match &contribution {
+            Contribution::Message { attachments, .. } => attachments.clone(),
+            _ => Vec::new(),
+        };
         let (kind, audience, body, data, answered) = match (contribution, party) {
             (Contribution::Message { audience, .. }, Party::Customer)
                 if audience != Audience::Everyone =>
             {
                 return Err(ChatError::NotAllowed)
             }
-            (Contribution::Message { text, audience }, _) => {
+            (Contribution::Message { text, audience, .. }, _) => {
                 (EventKind::Message, audience, text.into_string(), None, None)
             }
             (Contribution::OfferChoices { prompt, options }, Party::Agent(_)) => {
@@ -502,7 +508,10 @@ impl Actor {
             Some(EventData::Choices(offer)) => Some(offer.clone()),
             _ => None,
         };
-        let event = self.new_event(kind, audience, author, body, data, Some(key.1));
+        let attachments = self.check_attachments(party, &requested).await?;
+        let mut event = self.new_event(kind, audience, author, body, data, Some(key.1));
+        // Committing the event binds these files to it, with its audience.
+        event.attachments = attachments;
         let (seq, public_seq) = (event.seq, event.public_seq);
         self.commit(event).await?;
         if let Some(offer) = offered {
@@ -516,6 +525,31 @@ impl Actor {
             public_seq,
             duplicate: false,
         })
+    }
+
+    /// The files a message may carry: each uploaded by its sender to this
+    /// conversation and not yet attached to a message. Checked here, where
+    /// this conversation's sends are serialised, so no file is sent twice.
+    async fn check_attachments(
+        &self,
+        party: Party,
+        ids: &[AttachmentId],
+    ) -> Result<Vec<AttachmentMeta>, ChatError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = self.store.attachments(ids).await.map_err(unavailable)?;
+        ids.iter()
+            .map(|id| {
+                found
+                    .iter()
+                    .find(|a| &a.id == id)
+                    .filter(|a| a.conversation == self.id && a.uploader == party)
+                    .filter(|a| a.event_seq.is_none())
+                    .map(|a| a.meta())
+                    .ok_or(ChatError::InvalidAttachment)
+            })
+            .collect()
     }
 
     fn typing(&mut self, party: Party, name: String, typing: bool, private: bool) {

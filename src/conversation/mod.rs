@@ -11,7 +11,7 @@ pub mod audience;
 
 use crate::domain::choices::ChoiceError;
 use crate::domain::conversation::{Audience, ConversationState, Party};
-use crate::domain::ids::{ConversationId, UserId};
+use crate::domain::ids::{AttachmentId, ConversationId, UserId};
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{ConversationView, ErrorCode, EventData};
@@ -48,6 +48,8 @@ pub enum ChatError {
         "the last agent cannot leave while the customer is connected: end or transfer the chat"
     )]
     LastAgent,
+    #[error("an attachment is unknown, not yours to send here, or already sent")]
+    InvalidAttachment,
 }
 
 impl ChatError {
@@ -64,6 +66,7 @@ impl ChatError {
             ChatError::Choice(ChoiceError::InvalidOption) => ErrorCode::InvalidOption,
             ChatError::Choice(ChoiceError::AlreadyAnswered) => ErrorCode::AlreadyAnswered,
             ChatError::LastAgent => ErrorCode::LastAgent,
+            ChatError::InvalidAttachment => ErrorCode::InvalidAttachment,
         }
     }
 }
@@ -102,6 +105,8 @@ pub enum Contribution {
     Message {
         text: MessageText,
         audience: Audience,
+        /// Uploaded files to attach; the actor checks they are the sender's.
+        attachments: Vec<AttachmentId>,
     },
     OfferChoices {
         prompt: String,

@@ -1,6 +1,7 @@
 //! The agent console's WebSocket: authenticated by the session cookie,
 //! refused for foreign origins, then a loop of typed commands.
 
+use super::attachments::message_input;
 use super::error::AppError;
 use super::extract::CurrentUser;
 use super::socket::{self, SocketSession};
@@ -10,7 +11,7 @@ use crate::domain::account::{AgentStatus, Profile, User};
 use crate::domain::conversation::Audience;
 use crate::domain::conversation::Party;
 use crate::domain::ids::ConversationId;
-use crate::domain::message::{ClientMsgId, InputError, MessageText};
+use crate::domain::message::{ClientMsgId, InputError};
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, AgentCommand, ErrorCode, ServerEvent, StatusChoice, UserView};
 use crate::routing::{Accepted, AgentSignIn};
@@ -128,20 +129,26 @@ impl SocketSession for AgentSession {
                 client_msg_id,
                 text,
                 private,
+                attachments,
             } => {
+                // A private message's attachments are private too: they are
+                // bound with the message's audience.
                 let audience = if private {
                     Audience::AgentsOnly
                 } else {
                     Audience::Everyone
                 };
-                match MessageText::parse(text) {
-                    Ok(text) => {
-                        let contribution = Contribution::Message { text, audience };
+                match message_input(text, &attachments) {
+                    Ok((text, attachments)) => {
+                        let contribution = Contribution::Message {
+                            text,
+                            audience,
+                            attachments,
+                        };
                         self.contribute(&conversation_id, client_msg_id, contribution)
                             .await
                     }
-                    Err(e) => {
-                        let (code, message) = text_error(e);
+                    Err((code, message)) => {
                         conversation_error(code, message, &conversation_id, Some(&client_msg_id))
                     }
                 }

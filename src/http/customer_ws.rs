@@ -2,14 +2,14 @@
 //! the conversation id and its bearer token; a token of another
 //! conversation is answered exactly like an unknown one (not found).
 
-use super::agent_ws::text_error;
+use super::attachments::message_input;
 use super::socket::{self, SocketSession};
 use super::AppState;
 use crate::auth::token_hash;
 use crate::conversation::Contribution;
 use crate::domain::conversation::{Audience, Party};
 use crate::domain::ids::ConversationId;
-use crate::domain::message::{ClientMsgId, MessageText};
+use crate::domain::message::ClientMsgId;
 use crate::outbox::{self, Frame, Outbox};
 use crate::protocol::{decode, CustomerCommand, ErrorCode, ServerEvent};
 use crate::transcript_mail::spawn_automatic_transcript;
@@ -83,18 +83,17 @@ impl SocketSession for CustomerSession {
             CustomerCommand::Send {
                 client_msg_id,
                 text,
-            } => match MessageText::parse(text) {
-                Ok(text) => {
+                attachments,
+            } => match message_input(text, &attachments) {
+                Ok((text, attachments)) => {
                     let contribution = Contribution::Message {
                         text,
                         audience: Audience::Everyone,
+                        attachments,
                     };
                     self.contribute(client_msg_id, contribution).await
                 }
-                Err(e) => {
-                    let (code, message) = text_error(e);
-                    error(code, message, Some(client_msg_id))
-                }
+                Err((code, message)) => error(code, message, Some(client_msg_id)),
             },
             CustomerCommand::Choose {
                 client_msg_id,

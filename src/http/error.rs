@@ -1,6 +1,7 @@
 //! The one HTTP error type. Internal causes are logged here and never sent
 //! to clients, who get a stable code and a short message.
 
+use crate::domain::attachment::AttachmentError;
 use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -36,6 +37,18 @@ pub enum AppError {
     /// 503: e-mail is off on this server (`[mail] enabled = false`); not retryable.
     #[error("e-mail is not enabled on this server")]
     MailDisabled,
+    /// 409: the conversation has ended.
+    #[error("the conversation has ended")]
+    ConversationEnded,
+    /// 413, 415 or 422: an upload breaks the attachment rules.
+    #[error(transparent)]
+    Attachment(#[from] AttachmentError),
+    /// 413: the request body is over the route's limit.
+    #[error("the request is too large")]
+    PayloadTooLarge,
+    /// 507: no space is left to store uploads.
+    #[error("no space left to store the upload")]
+    InsufficientStorage,
     /// 503: the store is down; retry.
     #[error("service unavailable")]
     Unavailable,
@@ -69,6 +82,21 @@ impl IntoResponse for AppError {
             AppError::NotAnswered => (StatusCode::CONFLICT, "not_answered"),
             AppError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::MailDisabled => (StatusCode::SERVICE_UNAVAILABLE, "mail_disabled"),
+            AppError::ConversationEnded => (StatusCode::CONFLICT, "conversation_ended"),
+            AppError::Attachment(refusal) => {
+                let status = match refusal {
+                    AttachmentError::TooManyFiles | AttachmentError::FileTooLarge => {
+                        StatusCode::PAYLOAD_TOO_LARGE
+                    }
+                    AttachmentError::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    AttachmentError::EmptyFile => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                (status, refusal.code())
+            }
+            AppError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request_too_large"),
+            AppError::InsufficientStorage => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");

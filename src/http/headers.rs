@@ -31,7 +31,8 @@ pub async fn security_headers(
     };
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_SECURITY_POLICY, policy);
+    // A handler's own, stricter policy (downloads) is kept.
+    headers.entry(CONTENT_SECURITY_POLICY).or_insert(policy);
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     response

@@ -4,6 +4,7 @@
 mod admin;
 mod agent_actions;
 pub mod agent_ws;
+mod attachments;
 mod chat_log;
 mod chats;
 mod customer_ws;
@@ -18,7 +19,8 @@ mod sites;
 pub mod socket;
 mod transcripts;
 
-use crate::config::ServerSettings;
+use crate::attachments::DynBlobStore;
+use crate::config::{AttachmentSettings, ServerSettings};
 use crate::conversation::Conversations;
 use crate::mail::DynMailer;
 use crate::routing::Router as ChatRouter;
@@ -39,6 +41,9 @@ pub struct AppState {
     pub server: Arc<ServerSettings>,
     /// Sends transcript e-mail; refuses everything when mail is off.
     pub mailer: DynMailer,
+    /// Where attachment files are kept.
+    pub blobs: DynBlobStore,
+    pub attachments: Arc<AttachmentSettings>,
     /// Turns true when the server is shutting down; sockets close on it.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -55,6 +60,7 @@ pub fn app(state: AppState) -> Router {
         .merge(sites::router())
         .merge(transcripts::router())
         .merge(chat_log::router())
+        .merge(attachments::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

@@ -25,6 +25,10 @@ pub async fn start_binary(database_url: &str) -> (Child, SocketAddr) {
         .arg(env!("CARGO_MANIFEST_DIR"))
         .env("SWITCHBOARD__DATABASE__URL", database_url)
         .env("SWITCHBOARD__SERVER__BIND", "127.0.0.1:0")
+        .env(
+            "SWITCHBOARD__ATTACHMENTS__DIR",
+            crate::helpers::attachments_dir(database_url),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard::accounts::{create_user, UserSpec};
 use switchboard::config::{
-    DatabaseSettings, DemoSettings, MailSettings, RoutingSettings, ServerSettings, Settings,
+    AttachmentSettings, DatabaseSettings, DemoSettings, MailSettings, RoutingSettings,
+    ServerSettings, Settings,
 };
 use switchboard::domain::account::{Media, Role};
 use switchboard::domain::ids::{ProfileId, QueueId, UserId};
@@ -99,7 +100,24 @@ pub fn settings(database_url: &str) -> Settings {
         },
         demo: DemoSettings { enabled: false },
         mail: MailSettings::default(),
+        attachments: AttachmentSettings {
+            dir: attachments_dir(database_url).display().to_string(),
+            customers_may_upload: true,
+        },
     }
+}
+
+/// The attachment directory of a test database: derived from its URL, so a
+/// restarted server finds the files again and no two tests share one.
+pub fn attachments_dir(database_url: &str) -> std::path::PathBuf {
+    let name: String = database_url
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("db")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    std::env::temp_dir().join(format!("{name}_attachments"))
 }
 
 /// A running server.
@@ -107,6 +125,8 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub store: DynStore,
     pub database_url: String,
+    /// Where this server keeps attachment files.
+    pub attachments_dir: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     pub http: reqwest::Client,
@@ -142,6 +162,7 @@ impl TestApp {
         profile: ProfileId,
     ) -> TestApp {
         let url = settings.database.url.clone();
+        let attachments_dir = std::path::PathBuf::from(&settings.attachments.dir);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let app = Application::build_with_store(settings, listener, store.clone())
             .await
@@ -159,6 +180,7 @@ impl TestApp {
             addr,
             store,
             database_url: url,
+            attachments_dir,
             stop: Some(stop),
             task: Some(task),
             http: reqwest::Client::new(),
