@@ -125,8 +125,8 @@ pub struct AttachmentSettings {
     /// relative path is relative to the working directory, like the SQLite file.
     #[serde(default = "default_attachment_dir")]
     pub dir: String,
-    /// Whether customers may upload files. Becomes a per-site setting
-    /// (`allow_customer_attachments`) once sites exist.
+    /// Whether customers of chats started without a site may send files.
+    /// A site's chats follow its own `allow_customer_attachments`.
     #[serde(default = "default_true")]
     pub customers_may_upload: bool,
 }

@@ -138,8 +138,7 @@ async fn may_upload(
 ) -> Result<Party, AppError> {
     let (party, record) = match caller {
         Caller::Customer(record) if record.id == *id => {
-            // TODO(sites): the site's `allow_customer_attachments` replaces this switch.
-            if !state.attachments.customers_may_upload {
+            if !customer_may_upload(state, id).await? {
                 return Err(AppError::Forbidden);
             }
             (Party::Customer, record)
@@ -164,6 +163,16 @@ async fn may_upload(
         Err(ConversationError::Ended) => Err(AppError::ConversationEnded),
         Err(_) => Err(AppError::NotFound),
     }
+}
+
+/// Whether the customer of a chat may send files: the switch of the site
+/// the chat was started from, or `attachments.customers_may_upload` for a
+/// chat started without a site.
+async fn customer_may_upload(state: &AppState, id: &ConversationId) -> Result<bool, AppError> {
+    Ok(match state.store.site_of_conversation(id).await? {
+        Some(site) => site.allow_customer_attachments,
+        None => state.attachments.customers_may_upload,
+    })
 }
 
 /// Streams every `file` field to the staging directory, checking it on the

@@ -576,6 +576,7 @@ async fn only_your_own_unsent_uploads_can_be_sent(backend: Backend) {
 }
 
 async fn customer_uploads_follow_the_switch(backend: Backend) {
+    // Chats without a site follow `customers_may_upload`; here it is off.
     let url = crate::helpers::fresh_database(backend).await;
     let mut config = settings(&url);
     config.attachments.customers_may_upload = false;
@@ -591,6 +592,41 @@ async fn customer_uploads_follow_the_switch(backend: Backend) {
         uploaded(&app, &id, Auth::Cookie(&cookie), file())
             .await
             .len(),
-        1
+        1,
+        "agents always may"
     );
+
+    // A site's chats follow the site's own switch, either way.
+    app.add_supervisor("sam").await;
+    let sam = app.login("sam").await;
+    for (key, allow, status) in [("open", true, 201), ("closed", false, 403)] {
+        let site = app
+            .http
+            .post(app.url("/api/sites"))
+            .header("cookie", &sam)
+            .json(
+                &json!({"name": key, "key": key, "default_queue_id": app.queue,
+                          "allow_customer_attachments": allow}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(site.status(), 201);
+        let chat: Value = app
+            .http
+            .post(app.url("/api/chats"))
+            .json(&json!({"site": key, "name": "Sia"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (id, token) = (
+            chat["conversation_id"].as_str().unwrap(),
+            chat["token"].as_str().unwrap(),
+        );
+        let (got, body) = upload(&app, id, Auth::Bearer(token), file()).await;
+        assert_eq!(got, status, "site {key}: {body}");
+    }
 }
