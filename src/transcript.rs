@@ -81,7 +81,7 @@ impl CustomerTranscript {
                 true => format!(
                     "<strong>{}:</strong> <span style=\"white-space:pre-wrap\">{}</span>",
                     escape_html(author_name(&e.author)),
-                    escape_html(&normalise_newlines(&e.body))
+                    escape_html(&normalise_newlines(&said(e)))
                 ),
                 false => format!("<em>{}</em>", escape_html(&e.body)),
             };
@@ -145,7 +145,7 @@ fn header_text(title: &str, h: &TranscriptHeader) -> String {
 fn event_line(e: &EventRecord, mark: &str) -> String {
     let time = format_utc(e.created_at);
     let text = if is_contribution(e.kind) {
-        format!("{}: {}", author_name(&e.author), e.body)
+        format!("{}: {}", author_name(&e.author), said(e))
     } else {
         format!("* {}", e.body)
     };
@@ -159,6 +159,19 @@ fn event_line(e: &EventRecord, mark: &str) -> String {
         let _ = writeln!(out, "    {line}");
     }
     out
+}
+
+/// What a contribution says: its text, then one line per attached file
+/// (named only; the file itself is downloaded, never mailed).
+fn said(e: &EventRecord) -> String {
+    let mut text = e.body.clone();
+    for a in &e.attachments {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        let _ = write!(text, "[Attachment: {} ({} bytes)]", a.name, a.size);
+    }
+    text
 }
 
 /// Whether an event is something its author said or chose (shown as
@@ -322,6 +335,31 @@ mod tests {
             [2025-11-25 17:00:04 UTC] Alice: Let me check <that> & more\n\
             [2025-11-25 17:00:05 UTC] * Carla ended the chat\n";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn attached_files_are_named_on_their_own_lines() {
+        use crate::domain::ids::AttachmentId;
+        use crate::store::AttachmentMeta;
+        let file = |name: &str| AttachmentMeta {
+            id: AttachmentId::random(),
+            name: name.into(),
+            content_type: "application/pdf".into(),
+            size: 1234,
+        };
+        let mut only_files = event(1, EventKind::Message, Audience::Everyone, carla(), "");
+        only_files.attachments = vec![file("invoice.pdf"), file("<b>.pdf")];
+        let mut captioned = event(2, EventKind::Message, Audience::Everyone, alice(), "Here");
+        captioned.attachments = vec![file("label.pdf")];
+        let transcript = CustomerTranscript::new(header(), [only_files, captioned]);
+        let text = transcript.to_text();
+        assert!(text.contains(
+            "Carla: [Attachment: invoice.pdf (1234 bytes)]\n    [Attachment: <b>.pdf (1234 bytes)]\n"
+        ));
+        assert!(text.contains("Alice: Here\n    [Attachment: label.pdf (1234 bytes)]\n"));
+        assert!(transcript
+            .to_html()
+            .contains("[Attachment: &lt;b&gt;.pdf (1234 bytes)]"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 use super::agent_ws::text_error;
 use super::error::AppError;
 use super::extract::CurrentUser;
+use super::transcripts::bearer_token;
 use super::AppState;
 use crate::attachments::staging::{StageError, StagedFile, Staging};
 use crate::auth::token_hash;
@@ -73,17 +74,12 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+        if !parts.headers.contains_key(AUTHORIZATION) {
             let CurrentUser(user) = CurrentUser::from_request_parts(parts, state).await?;
             return Ok(Caller::User(user));
-        };
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(AppError::Unauthorized)?;
-        if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        }
+        let token = bearer_token(&parts.headers).ok_or(AppError::Unauthorized)?;
+        if token.len() > MAX_TOKEN_BYTES {
             return Err(AppError::NotFound);
         }
         // An unknown token is answered like a foreign conversation: not found.

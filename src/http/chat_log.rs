@@ -7,7 +7,7 @@ use super::extract::Supervisor;
 use super::AppState;
 use crate::domain::conversation::{Audience, ConversationState};
 use crate::domain::ids::{ConversationId, QueueId, UserId};
-use crate::protocol::{AuthorView, EventData, EventKindView};
+use crate::protocol::{AttachmentView, AuthorView, EventData, EventKindView};
 use crate::store::{Author, ConversationFilter, ConversationSummary, EventKind, EventRecord};
 use crate::transcript::{is_private, OrganisationLog, TranscriptHeader};
 use crate::transcript_mail::LOG_READ_LIMIT;
@@ -210,6 +210,9 @@ struct LogEvent {
     /// The structured part of choices, answers and invitations.
     #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<EventData>,
+    /// Files attached to a message (supervisors may download them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<AttachmentView>,
 }
 
 impl From<EventRecord> for LogEvent {
@@ -239,6 +242,7 @@ impl From<EventRecord> for LogEvent {
             audience: e.audience,
             private,
             data: e.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            attachments: e.attachments.iter().map(AttachmentView::from).collect(),
         }
     }
 }

@@ -46,8 +46,8 @@ impl From<TranscriptError> for AppError {
     }
 }
 
-/// The token from `Authorization: Bearer <token>`.
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The token from `Authorization: Bearer <token>` (also read by attachments).
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();

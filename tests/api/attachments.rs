@@ -147,6 +147,19 @@ fn attachment_ids(event: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The customer's transcript of an ended chat.
+async fn transcript(app: &TestApp, id: &str, token: &str) -> String {
+    let response = app
+        .http
+        .get(app.url(&format!("/api/chats/{id}/transcript")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("transcript");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("text")
+}
+
 /// Everything a freshly resumed customer socket receives.
 async fn customer_history(app: &TestApp, id: &str, token: &str) -> Vec<Value> {
     let mut ws = Ws::connect(app, "/ws/customer", None, None).await.unwrap();
@@ -261,6 +274,37 @@ async fn upload_send_and_download_on_both_sides(backend: Backend) {
         200
     );
     assert_eq!(download(&app, &ids[0], Auth::Nobody).await.status(), 401);
+
+    // The organisation log lists them; the transcript names them.
+    let log: Value = app
+        .http
+        .get(app.url(&format!("/api/conversations/{id}/log")))
+        .header("cookie", &sam)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let logged: Vec<Vec<String>> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "message")
+        .map(attachment_ids)
+        .collect();
+    assert_eq!(logged[0], ids);
+    customer.send(json!({"type": "end"})).await;
+    customer.expect_event("ended").await;
+    let transcript = transcript(&app, &id, &token).await;
+    assert!(
+        transcript.contains("Carla: [Attachment: notes.txt (9 bytes)]"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("[Attachment: résumé.pdf ("),
+        "{transcript}"
+    );
 }
 
 async fn limits_are_enforced_while_streaming(backend: Backend) {
@@ -420,6 +464,14 @@ async fn private_attachments_are_agents_only(backend: Backend) {
     let mut alice = app.agent("alice").await;
     let replay = alice.until_pong().await;
     assert!(replay.iter().any(|f| attachment_ids(f) == secret));
+    // Nor does the customer's transcript name it.
+    alice
+        .send(json!({"type": "end", "conversation_id": id}))
+        .await;
+    alice.expect_event("ended").await;
+    let transcript = transcript(&app, &id, &token).await;
+    assert!(transcript.contains("public answer"), "{transcript}");
+    assert!(!transcript.contains("internal.txt"), "{transcript}");
 }
 
 async fn access_is_per_conversation(backend: Backend) {
