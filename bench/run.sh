@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Runs one loadgen scenario against a freshly started server on a fresh
+# database, then prints the whole run's server and Postgres CPU time, the
+# server's RSS and the machine load.
+#
+#   bench/run.sh [--sqlite|--postgres] s1|s2|s3|s4 [loadgen scenario flags…]
+#   bench/run.sh s2 --agents 25 --rates 100,200,400 --step-secs 10
+#
+# Environment: BENCH_PROFILE=release (default) or dev (reuse the debug build,
+# as CI does); BENCH_PORT (default 18080); BENCH_SOURCES (default
+# 127.0.0.1-127.0.0.4); BENCH_PG (admin URL, default
+# postgres://postgres@127.0.0.1:5432/postgres); BENCH_KEEP_DB=1 keeps the
+# database; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=postgres
+case "${1:-}" in
+  --sqlite) backend=sqlite; shift ;;
+  --postgres) shift ;;
+esac
+scenario="${1:?usage: bench/run.sh [--sqlite|--postgres] s1|s2|s3|s4 [flags…]}"
+shift
+
+profile="${BENCH_PROFILE:-release}"
+port="${BENCH_PORT:-18080}"
+sources="${BENCH_SOURCES:-127.0.0.1-127.0.0.4}"
+pg_admin="${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+if [ "$profile" = release ]; then
+  cargo build --release --quiet --bin switchboard --bin loadgen
+  bin=target/release
+else
+  cargo build --quiet --bin switchboard --bin loadgen
+  bin=target/debug
+fi
+
+# Thousands of sockets on each side.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+
+work="$(mktemp -d)"
+name="sb_bench_$(date +%s)_$$"
+case "$backend" in
+  postgres)
+    psql "$pg_admin" -q -c "create database $name"
+    url="${pg_admin%/*}/$name"
+    ;;
+  sqlite) url="sqlite:$work/bench.db" ;;
+esac
+
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [ "$backend" = postgres ] && [ -z "${BENCH_KEEP_DB:-}" ]; then
+    psql "$pg_admin" -q -c "drop database if exists $name" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+SWITCHBOARD__DATABASE__URL="$url" SWITCHBOARD__SERVER__BIND="127.0.0.1:$port" \
+  RUST_LOG="${RUST_LOG:-switchboard=warn}" \
+  "$bin/switchboard" --root . serve >"$work/server.log" 2>&1 &
+server_pid=$!
+
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+  if ! kill -0 "$server_pid" 2>/dev/null; then cat "$work/server.log" >&2; exit 1; fi
+  sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null
+
+# utime+stime in clock ticks of one pid, or of all postgres processes.
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_ticks() {
+  local sum=0 pid
+  for pid in $(pgrep -u postgres postgres || true); do sum=$((sum + $(ticks "$pid"))); done
+  echo "$sum"
+}
+hz="$(getconf CLK_TCK)"
+secs() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
+
+server_before="$(ticks "$server_pid")"
+pg_before="$(pg_ticks)"
+started="$(date +%s.%N)"
+set +e
+# shellcheck disable=SC2086
+"$bin/loadgen" --target "http://127.0.0.1:$port" --db-url "$url" --sources "$sources" \
+  --server-pid "$server_pid" ${LOADGEN_ARGS:-} "$scenario" "$@"
+rc=$?
+set -e
+elapsed="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+server_after="$(ticks "$server_pid")"
+pg_after="$(pg_ticks)"
+rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status" 2>/dev/null || echo '?')"
+
+if grep -qiE 'panicked|error' "$work/server.log"; then
+  echo "server log (errors):" >&2
+  grep -iE 'panicked|error' "$work/server.log" | head -20 >&2
+fi
+echo "SUMMARY scenario=$scenario backend=$backend profile=$profile rc=$rc wall_s=$elapsed" \
+  "server_cpu_s=$(secs "$server_before" "$server_after")" \
+  "postgres_cpu_s_all_databases=$(secs "$pg_before" "$pg_after")" \
+  "server_rss_kb=$rss cores=$(nproc) load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+exit "$rc"
