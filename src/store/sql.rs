@@ -390,6 +390,30 @@ macro_rules! impl_sql_store {
                 tx: &mut sqlx::Transaction<'_, $db>,
                 events: &[NewEvent],
             ) -> Result<(), sqlx::Error> {
+                Self::events_insert(events).build().execute(&mut **tx).await?;
+                // Binding in the same transaction: a message is never stored
+                // without its files, nor a file bound to a message that is not.
+                // `event_seq is null` keeps a file bound to its first message.
+                for e in events {
+                    for (position, a) in e.attachments.iter().enumerate() {
+                        sqlx::query(
+                            "update attachments set event_seq = $1, audience = $2, position = $3 \
+                             where id = $4 and conversation_id = $5 and event_seq is null",
+                        )
+                        .bind(e.seq)
+                        .bind(e.audience.as_str())
+                        .bind(position as i32)
+                        .bind(a.id.as_str())
+                        .bind(e.conversation.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            /// The multi-row insert of chat-log events (one statement).
+            fn events_insert(events: &[NewEvent]) -> sqlx::QueryBuilder<'static, $db> {
                 let mut builder = sqlx::QueryBuilder::<$db>::new(
                     "insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, author_id, \
                      author_name, body, data, sender, client_msg_id, created_at) ",
@@ -413,26 +437,7 @@ macro_rules! impl_sql_store {
                 // A resend that raced an uncertain commit is skipped; any other
                 // conflict (a seq taken twice) fails the batch loudly.
                 builder.push(" on conflict (conversation_id, sender, client_msg_id) do nothing");
-                builder.build().execute(&mut **tx).await?;
-                // Binding in the same transaction: a message is never stored
-                // without its files, nor a file bound to a message that is not.
-                // `event_seq is null` keeps a file bound to its first message.
-                for e in events {
-                    for (position, a) in e.attachments.iter().enumerate() {
-                        sqlx::query(
-                            "update attachments set event_seq = $1, audience = $2, position = $3 \
-                             where id = $4 and conversation_id = $5 and event_seq is null",
-                        )
-                        .bind(e.seq)
-                        .bind(e.audience.as_str())
-                        .bind(position as i32)
-                        .bind(a.id.as_str())
-                        .bind(e.conversation.as_str())
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                }
-                Ok(())
+                builder
             }
 
             /// Fills in the files of the events read (ordered by seq). The
@@ -1070,6 +1075,16 @@ macro_rules! impl_sql_store {
 
             async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
                 if events.is_empty() {
+                    return Ok(());
+                }
+                if events.len() <= MAX_ROWS_PER_INSERT && events.iter().all(|e| e.attachments.is_empty()) {
+                    // One statement is atomic and durable on its own
+                    // (autocommit): this saves the BEGIN and COMMIT round
+                    // trips, a third of the writer's waits per batch
+                    // (docs/performance.md). Attachments are bound in the
+                    // same transaction as their message, so a batch with
+                    // any takes the transaction below.
+                    Self::events_insert(events).build().execute(&self.pool).await?;
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
