@@ -10,7 +10,7 @@
 # as CI does); BENCH_PORT (default 18080); BENCH_SOURCES (default
 # 127.0.0.1-127.0.0.4); BENCH_PG (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres); BENCH_KEEP_DB=1 keeps the
-# database; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
+# database; BENCH_PERF=file records a perf profile of the server; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +60,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# A timeout or Ctrl-C still stops the server and drops the database.
+trap 'exit 143' TERM INT
 
 SWITCHBOARD__DATABASE__URL="$url" SWITCHBOARD__SERVER__BIND="127.0.0.1:$port" \
   RUST_LOG="${RUST_LOG:-switchboard=warn}" \
@@ -83,6 +85,13 @@ pg_ticks() {
 hz="$(getconf CLK_TCK)"
 secs() { awk -v a="$1" -v b="$2" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }'; }
 
+perf_pid=""
+if [ -n "${BENCH_PERF:-}" ]; then
+  # A flat profile of the server for the run (release builds keep symbols).
+  perf record -q -F 499 -D "${BENCH_PERF_DELAY_MS:-0}" -p "$server_pid" -o "$BENCH_PERF" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
+
 server_before="$(ticks "$server_pid")"
 pg_before="$(pg_ticks)"
 started="$(date +%s.%N)"
@@ -95,6 +104,7 @@ set -e
 elapsed="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
 server_after="$(ticks "$server_pid")"
 pg_after="$(pg_ticks)"
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
 rss="$(awk '/^VmRSS:/ { print $2 }' "/proc/$server_pid/status" 2>/dev/null || echo '?')"
 
 if grep -qiE 'panicked|error' "$work/server.log"; then

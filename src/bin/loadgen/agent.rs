@@ -156,11 +156,8 @@ impl Agent {
             }
             "chat_rejected" => Counters::inc(&c.rejects),
             "event" => self.event(ws, &frame).await?,
-            "ack" => {
-                if frame["duplicate"] != true {
-                    Counters::inc(&c.agent_acked);
-                }
-            }
+            // A duplicate ack is for a message already counted.
+            "ack" if frame["duplicate"] != true => Counters::inc(&c.agent_acked),
             "error" => {
                 Counters::inc(&c.errors);
                 self.ctx.note_error(&format!("agent {}: {frame}", self.idx));
