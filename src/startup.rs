@@ -11,6 +11,7 @@ use crate::seed;
 use crate::store::{self, DynStore};
 use crate::writer::CommitWriter;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,7 +95,16 @@ impl Application {
             shutdown.await;
             let _ = shutdown_tx.send(true);
         };
-        axum::serve(self.listener, app(self.state))
+        // Without TCP_NODELAY, a frame written right after another (an
+        // event after an ack, or events of several chats to one console)
+        // waits for the client's delayed ACK: ~40 ms at p99 in the S2
+        // benchmark (docs/performance.md).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, app(self.state))
             .with_graceful_shutdown(signal)
             .await
     }
