@@ -56,6 +56,9 @@ pub struct IdleArgs {
     /// Customer connections opened at once.
     #[arg(long, default_value_t = 64)]
     pub connect_concurrency: usize,
+    /// Longest wait for the server to finish processing the joins.
+    #[arg(long, default_value_t = 180)]
+    pub settle_secs: u64,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -35,6 +35,7 @@ pub struct Customer {
     /// The last seq received, in the customer's numbering.
     last_seq: i64,
     next_msg: u64,
+    positioned: bool,
     /// client_msg_id → (text, first sent).
     unacked: HashMap<String, (String, Instant)>,
 }
@@ -71,6 +72,7 @@ pub async fn start(ctx: &Ctx, idx: usize) -> Result<Customer> {
         token: field("token")?,
         last_seq: 0,
         next_msg: 0,
+        positioned: false,
         unacked: HashMap::new(),
     })
 }
@@ -209,6 +211,9 @@ impl Customer {
                 match self.unacked.remove(id) {
                     Some((text, sent)) => {
                         Counters::inc(&c.cust_acked);
+                        if frame["duplicate"] == true {
+                            Counters::inc(&c.stored_before_resend);
+                        }
                         if let Some((phase, _)) = parse_stamp(&text) {
                             ctx.phase(phase).ack.record(sent.elapsed());
                         }
@@ -239,6 +244,10 @@ impl Customer {
                 }
             }
             "pong" => Counters::inc(&c.pongs),
+            "queue_position" if !self.positioned => {
+                self.positioned = true;
+                Counters::inc(&c.positioned);
+            }
             "error" => {
                 Counters::inc(&c.errors);
                 ctx.note_error(&format!("customer {}: {frame}", self.idx));

@@ -71,8 +71,11 @@ pub struct Counters {
     pub cust_sent: AtomicU64,
     /// Distinct customer messages acknowledged.
     pub cust_acked: AtomicU64,
-    /// Acks for an id already acknowledged (expected after a resend).
+    /// Acks for an id already acknowledged (a resend raced its first ack).
     pub dup_acks: AtomicU64,
+    /// First acks marked `duplicate`: a resend of a message the server had
+    /// stored although its ack was lost with the old socket.
+    pub stored_before_resend: AtomicU64,
     /// Sends skipped because the customer had too many unacknowledged.
     pub skipped: AtomicU64,
     pub agent_sent: AtomicU64,
@@ -92,6 +95,9 @@ pub struct Counters {
     pub pings: AtomicU64,
     pub pongs: AtomicU64,
     pub resumes: AtomicU64,
+    /// Customers that got their first `queue_position` (the router has
+    /// processed their chat and their connection).
+    pub positioned: AtomicU64,
     /// Sockets that closed or failed when the scenario did not close them.
     pub unexpected_closes: AtomicU64,
 }

@@ -145,9 +145,10 @@ pub async fn run(env: &Env, args: ChatArgs, storm: Option<StormArgs>) -> Result<
     }
     if storm.is_some() {
         println!(
-            "S4 storm: reconnects={} resume {} dup_acks={}",
+            "S4 storm: reconnects={} resume {} resends_already_stored={} dup_acks={}",
             ctx.resume_hist.count(),
             ctx.resume_hist.summary(),
+            Counters::get(&ctx.c.stored_before_resend),
             Counters::get(&ctx.c.dup_acks)
         );
     }

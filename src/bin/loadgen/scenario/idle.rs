@@ -42,7 +42,26 @@ pub async fn run(env: &Env, args: IdleArgs) -> Result<bool> {
         .try_collect()
         .await?;
     let connect_secs = begun.elapsed().as_secs_f64();
-    // Let the server settle (queue positions, actor loads) before measuring.
+    let plan = CustomerPlan {
+        heartbeat: Some(Duration::from_secs(args.heartbeat_secs.max(1))),
+        ..CustomerPlan::default()
+    };
+    for (c, ws) in opened {
+        tasks.push(tokio::spawn(customer::run(ctx.clone(), c, ws, plan)));
+    }
+    // The router answers each new connection with its queue position; until
+    // every customer has one, the server is still working through the joins
+    // and CPU figures would not be those of idle sockets.
+    let settled = wait_for(Duration::from_secs(args.settle_secs), || {
+        Counters::get(&ctx.c.positioned) >= args.customers as u64
+    })
+    .await;
+    println!(
+        "S1 router settled={settled}: {} of {} customers had their queue position {:.1}s after the first join",
+        Counters::get(&ctx.c.positioned),
+        args.customers,
+        begun.elapsed().as_secs_f64()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_after = rss();
     let per_conn = rss_before
@@ -62,13 +81,6 @@ pub async fn run(env: &Env, args: IdleArgs) -> Result<bool> {
         rss_after.map(|r| r.to_string()).unwrap_or_else(|| "?".into()),
         loadavg()
     );
-    let plan = CustomerPlan {
-        heartbeat: Some(Duration::from_secs(args.heartbeat_secs.max(1))),
-        ..CustomerPlan::default()
-    };
-    for (c, ws) in opened {
-        tasks.push(tokio::spawn(customer::run(ctx.clone(), c, ws, plan)));
-    }
     let before = sample(env, db).await;
     tokio::time::sleep(Duration::from_secs(args.hold_secs)).await;
     let after = sample(env, db).await;
@@ -101,6 +113,11 @@ pub async fn run(env: &Env, args: IdleArgs) -> Result<bool> {
     );
     checks.eq("customers resumed", get(&c.resumes), args.customers as i64);
     checks.eq("pongs = pings", get(&c.pongs), get(&c.pings));
+    checks.eq(
+        "customers told their queue position",
+        get(&c.positioned),
+        args.customers as i64,
+    );
     checks.eq("error frames", get(&c.errors), 0);
     checks.eq("sockets closed unexpectedly", get(&c.unexpected_closes), 0);
     Ok(checks.report())
