@@ -19,3 +19,4 @@ mod smtp;
 mod store_contract;
 mod transcript_auto;
 mod transcripts;
+mod widget_config;
