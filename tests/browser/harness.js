@@ -16,7 +16,7 @@ const BINARY = process.env.SWITCHBOARD_BIN || path.join(
   process.env.CARGO_TARGET_DIR || path.join(ROOT, "target"), "debug", "switchboard");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 /// Every wait of the suite is bounded by this: a missing element fails the test, it never hangs.
-const WAIT_MS = Number(process.env.E2E_WAIT_MS || 15000);
+const WAIT_MS = Number(process.env.E2E_WAIT_MS || 20000);
 /// Screenshots of the main screens go here (a temp dir), never into the repository.
 const SHOT_DIR = process.env.E2E_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-shots-"));
 

@@ -164,7 +164,7 @@ class Customer {
   by(id) { return this.frame.locator(tid(id)); }
 
   async open(hostPath = "/demo.html") {
-    await this.page.goto(`${this.url}${hostPath}`);
+    await this.page.goto(/^https?:/.test(hostPath) ? hostPath : `${this.url}${hostPath}`);
     await this.page.locator(tid("widget-launcher")).click();
     await this.frame.locator("body").waitFor();
   }
