@@ -169,12 +169,20 @@ class Customer {
     await this.frame.locator("body").waitFor();
   }
 
-  /** Fills the pre-chat form and starts the chat. */
+  /**
+   * Starts the chat, filling the pre-chat form when the page asks for one
+   * (`data-prechat="true"`); returns whether it did.
+   */
   async start({ name = "Carol Customer", email = "carol@example.com" } = {}) {
-    await this.by("prechat-name").fill(name);
-    await this.by("prechat-email").fill(email);
+    await this.by("prechat-submit").waitFor();
+    const form = await this.by("prechat-name").isVisible();
+    if (form) {
+      await this.by("prechat-name").fill(name);
+      await this.by("prechat-email").fill(email);
+    }
     await this.by("prechat-submit").click();
     await this.by("composer-text").waitFor();
+    return form;
   }
 
   messages(author) {
