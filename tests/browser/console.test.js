@@ -24,24 +24,32 @@ async function protocolCustomer(name) {
   });
   assert.equal(res.status, 201, await res.clone().text());
   const { conversation_id: id, token } = await res.json();
-  await wire.evaluate(({ id, token }) => new Promise((resolve, reject) => {
+  const connect = () => wire.evaluate(({ id, token }) => new Promise((resolve, reject) => {
     window.customers = window.customers || {};
-    const ws = new WebSocket(`ws://${location.host}/ws/customer`);
-    const customer = { ws, events: [] };
+    const customer = window.customers[id] || { events: [], lastSeq: 0 };
     window.customers[id] = customer;
+    const ws = new WebSocket(`ws://${location.host}/ws/customer`);
+    customer.ws = ws;
     ws.onmessage = (e) => {
       const event = JSON.parse(e.data);
       customer.events.push(event);
+      if (typeof event.seq === "number") customer.lastSeq = Math.max(customer.lastSeq, event.seq);
       if (event.type === "resumed") resolve();
     };
     ws.onerror = () => reject(new Error("customer socket failed"));
-    ws.onopen = () => ws.send(JSON.stringify({ type: "resume", conversation_id: id, token, last_seq: 0 }));
+    ws.onopen = () => ws.send(JSON.stringify({ type: "resume", conversation_id: id, token, last_seq: customer.lastSeq }));
   }), { id, token });
+  await connect();
   return {
     id,
+    /** Opens a new customer socket and resumes after the last seen seq. */
+    reconnect: connect,
     send: (text) => wire.evaluate(({ id, text }) => {
       window.customers[id].ws.send(JSON.stringify({ type: "send", client_msg_id: crypto.randomUUID(), text }));
     }, { id, text }),
+    /** Texts of the messages this customer received, in order. */
+    texts: () => wire.evaluate((id) => window.customers[id].events
+      .filter((e) => e.type === "event" && typeof e.text === "string").map((e) => e.text), id),
   };
 }
 
@@ -123,4 +131,29 @@ test("the language switch turns the console Danish", async () => {
   await screenshot(agent.page, "console-danish");
   await agent.by("language-select").selectOption("en");
   await agent.by("status-label").filter({ hasText: "Ready" }).waitFor();
+});
+
+test("the server goes away: a banner, then the console reconnects and nothing is lost or doubled", async () => {
+  const [a] = chats;
+  await agent.select(a.id);
+  await agent.send(a.id, "before the outage");
+  const before = (await agent.messages(a.id).locator(tid("message-text")).allTextContents());
+  // Chromium logs the refused reconnect attempts while the server is down.
+  env.allowConsole(/WebSocket connection to 'ws:\/\/[\d.:]+\/ws\/agent' failed/);
+  env.allowConsole(/net::ERR_CONNECTION_(REFUSED|RESET)/);
+  await env.server.crash();
+  await agent.by("connection-banner").waitFor({ state: "visible" });
+  await screenshot(agent.page, "console-reconnecting");
+  await env.server.restart();
+  await agent.by("connection-banner").waitFor({ state: "hidden", timeout: 60000 });
+  await a.reconnect();
+  await a.send("after the outage");
+  await agent.waitMessage(a.id, "after the outage", "customer");
+  await agent.send(a.id, "welcome back");
+  const after = await agent.messages(a.id).locator(tid("message-text")).allTextContents();
+  assert.deepEqual(after.slice(0, before.length), before, "the history before the outage is unchanged");
+  assert.equal(after.filter((t) => t === "before the outage").length, 1);
+  assert.equal(after.filter((t) => t === "after the outage").length, 1);
+  assert.equal(after.filter((t) => t === "welcome back").length, 1);
+  assert.equal(await agent.by("chat-tab").count(), 2);
 });
