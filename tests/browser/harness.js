@@ -189,6 +189,23 @@ async function launch() {
   };
 }
 
+/**
+ * A company's page on another origin (its own port on 127.0.0.1) that
+ * embeds the widget; `html` is the page (anything with a toString, read per
+ * request). Resolves to its URL.
+ */
+async function hostPage(html) {
+  const http = require("node:http");
+  const server = http.createServer((req, res) => {
+    if (req.url === "/favicon.ico") return void res.writeHead(204).end();
+    res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    res.end(req.url === "/" ? String(html) : "not found");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  server.unref();
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
+
 /** Saves a screenshot of a main screen into the temp screenshot dir. */
 async function screenshot(page, name) {
   await page.screenshot({ path: path.join(SHOT_DIR, `${name}.png`), fullPage: true });
@@ -214,4 +231,4 @@ async function setup() {
   };
 }
 
-module.exports = { setup, startServer, apiLogin, launch, screenshot, WAIT_MS, SHOT_DIR, ROOT };
+module.exports = { setup, startServer, hostPage, apiLogin, launch, screenshot, WAIT_MS, SHOT_DIR, ROOT };
