@@ -139,6 +139,8 @@ function onOffer(msg) {
   tabs.rename(chat.id, t("tab.offer", { name: customerName(msg.customer) }), "offer");
   tabs.mark(chat.id, "offer", true);
   if (fresh) {
+    // An offer runs out: show it at once. Drafts stay in the other panels.
+    tabs.select(chat.id);
     tabs.bump(chat.id);
     beep();
     notify();
