@@ -8,6 +8,7 @@ mod attachments;
 mod chat_log;
 mod chats;
 mod customer_ws;
+mod directory;
 pub mod error;
 mod extract;
 mod headers;
@@ -61,6 +62,7 @@ pub fn app(state: AppState) -> Router {
         .merge(transcripts::router())
         .merge(chat_log::router())
         .merge(attachments::router())
+        .merge(directory::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

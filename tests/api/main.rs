@@ -10,6 +10,7 @@ mod chat_actions;
 mod chat_flow;
 mod cli;
 mod crash;
+mod directory;
 mod identity;
 mod offer_timeout;
 mod predefined;
