@@ -22,6 +22,7 @@ fi
 # Test files enabled in CI (the others wait for UI work; see README).
 enabled=(
   smoke.test.js
+  console.test.js
 )
 if [ "$#" -gt 0 ]; then enabled=("$@"); fi
 
