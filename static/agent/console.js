@@ -327,6 +327,8 @@ setBaseTitle(t("pageTitle"));
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) tabs.seen();
 });
+// A file dropped outside a chat must not make the browser open it (and leave the console).
+for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
 
 // ---- start ----
 
