@@ -4,7 +4,7 @@
 // messages.js, composer.js, uploads.js, sound.js and strings.js.
 
 import { el } from "./dom.js";
-import { i18n, t, refresh } from "./strings.js";
+import { i18n, t, refresh, dictionaries } from "./strings.js";
 import { Connection } from "./connection.js";
 import { Tabs } from "./tabs.js";
 import { Chat, customerName } from "./chat.js";
@@ -168,11 +168,17 @@ function onEvent(e) {
 
 // ---- status ----
 
+/** A reason the server or the reason list wrote in English, in the current language. */
+function reasonText(reason) {
+  const key = Object.keys(dictionaries.en).find((k) => (k.startsWith("reason.") || k.startsWith("serverReason.")) && dictionaries.en[k] === reason);
+  return key ? t(key) : reason;
+}
+
 function statusText() {
   const s = status.status;
   const n = status.open_chats;
   if (s.status === "ready") return t("status.readyN", { n });
-  return t("status.notReadyN", { reason: s.reason, n });
+  return t("status.notReadyN", { reason: reasonText(s.reason), n });
 }
 
 function showStatus(msg) {
@@ -192,7 +198,8 @@ ui.pause.addEventListener("click", () => {
 });
 ui.pauseForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const reason = ui.pauseReason.selectedOptions[0]?.textContent || t("reason.pause");
+  // Stored in English (supervisors read it), shown translated (reasonText).
+  const reason = dictionaries.en[`reason.${ui.pauseReason.value}`] || dictionaries.en["reason.pause"];
   conn.send({ type: "set_status", status: "not_ready", reason }) || showError(t("error.notConnected"));
   ui.pauseForm.hidden = true;
 });

@@ -40,6 +40,8 @@ const en = {
   "reason.meeting": "Meeting",
   "reason.training": "Training",
   "reason.admin": "Admin work",
+  "serverReason.signedIn": "Signed in",
+  "serverReason.noAnswer": "No answer",
 
   "banner.reconnecting": "Connection lost. Reconnecting…",
   "banner.replaced": "You signed in from another window.",
@@ -201,6 +203,8 @@ const da = {
   "reason.meeting": "Møde",
   "reason.training": "Undervisning",
   "reason.admin": "Administration",
+  "serverReason.signedIn": "Logget på",
+  "serverReason.noAnswer": "Intet svar",
 
   "banner.reconnecting": "Forbindelsen er tabt. Genopretter…",
   "banner.replaced": "Du er logget på i et andet vindue.",
