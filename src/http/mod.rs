@@ -19,6 +19,7 @@ mod session;
 mod sites;
 pub mod socket;
 mod transcripts;
+mod widget_config;
 
 use crate::attachments::DynBlobStore;
 use crate::config::{AttachmentSettings, ServerSettings};
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chat_log::router())
         .merge(attachments::router())
         .merge(directory::router())
+        .merge(widget_config::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

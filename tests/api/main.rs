@@ -20,3 +20,4 @@ mod smtp;
 mod store_contract;
 mod transcript_auto;
 mod transcripts;
+mod widget_config;
