@@ -285,6 +285,10 @@ impl RouterActor {
                     agents_online: self.agents.len(),
                 });
             }
+            Command::Live { reply } => {
+                let (queues, agents) = self.state.live(wall_ms());
+                let _ = reply.send(super::LiveState { queues, agents });
+            }
         }
     }
 

@@ -17,5 +17,6 @@ mod restart;
 mod routing;
 mod smtp;
 mod store_contract;
+mod supervisor;
 mod transcript_auto;
 mod transcripts;
