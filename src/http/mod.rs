@@ -14,6 +14,8 @@ mod extract;
 mod headers;
 mod health;
 mod json;
+mod live;
+mod manage;
 mod predefined;
 mod session;
 mod sites;
@@ -57,6 +59,8 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(session::router())
         .merge(admin::router())
+        .merge(manage::router())
+        .merge(live::router())
         .merge(chats::router())
         .merge(predefined::router())
         .merge(sites::router())

@@ -293,6 +293,10 @@ impl RouterActor {
                     .collect();
                 let _ = reply.send(online);
             }
+            Command::Live { reply } => {
+                let (queues, agents) = self.state.live(wall_ms());
+                let _ = reply.send(super::LiveState { queues, agents });
+            }
         }
     }
 

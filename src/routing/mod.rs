@@ -107,6 +107,15 @@ pub struct RoutingSnapshot {
     pub agents_online: usize,
 }
 
+/// What this node's router knows right now, for the supervisors' live view:
+/// every routable queue's load and every signed-in agent. Agents who are
+/// not listed have no console connected (offline).
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    pub queues: Vec<crate::domain::routing::QueueLoad>,
+    pub agents: Vec<crate::domain::routing::AgentLoad>,
+}
+
 /// Router settings.
 #[derive(Debug, Clone, Copy)]
 pub struct RouterConfig {
@@ -180,6 +189,9 @@ enum Command {
     },
     Online {
         reply: oneshot::Sender<Vec<(UserId, AgentStatus)>>,
+    },
+    Live {
+        reply: oneshot::Sender<LiveState>,
     },
 }
 
@@ -309,6 +321,16 @@ impl Router {
 
     pub async fn queue_changed(&self, queue: Queue) {
         self.tell(Command::QueueChanged { queue }).await
+    }
+
+    /// Queue loads and agent states, straight from the routing state.
+    pub async fn live(&self) -> Result<LiveState, RouterError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Live { reply })
+            .await
+            .map_err(|_| RouterError::Unavailable)?;
+        answer.await.map_err(|_| RouterError::Unavailable)
     }
 
     pub async fn snapshot(&self) -> RoutingSnapshot {

@@ -18,6 +18,7 @@ mod restart;
 mod routing;
 mod smtp;
 mod store_contract;
+mod supervisor;
 mod transcript_auto;
 mod transcripts;
 mod widget_config;
