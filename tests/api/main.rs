@@ -15,6 +15,7 @@ mod offer_timeout;
 mod predefined;
 mod restart;
 mod routing;
+mod sigkill_loop;
 mod smtp;
 mod store_contract;
 mod transcript_auto;
