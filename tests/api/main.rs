@@ -11,6 +11,7 @@ mod chat_flow;
 mod cli;
 mod crash;
 mod db_faults;
+mod disk_full;
 mod drops;
 mod identity;
 mod offer_timeout;
