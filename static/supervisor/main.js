@@ -77,7 +77,10 @@ const ctx = {
         dialog.remove();
         resolve(answer);
       }
-      dialog.addEventListener("cancel", () => resolve(false));
+      dialog.addEventListener("cancel", (e) => {
+        e.preventDefault();
+        done(false);
+      });
       document.body.append(dialog);
       dialog.showModal();
     }),
