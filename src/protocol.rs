@@ -239,6 +239,10 @@ pub struct UserView {
     pub username: String,
     pub display_name: String,
     pub role: crate::domain::account::Role,
+    /// Maximum number of concurrent chats.
+    pub capacity: u32,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -248,6 +252,8 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             role: u.role,
+            capacity: u.capacity,
+            disabled: u.disabled,
         }
     }
 }

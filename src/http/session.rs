@@ -69,6 +69,9 @@ async fn login(
         (Some(user), true) => user,
         _ => return Err(AppError::Unauthorized),
     };
+    if user.disabled {
+        return Err(AppError::AccountDisabled);
+    }
     let token = random_token();
     let now = wall_ms();
     let lifetime_secs = state.server.session_hours * 3600;
