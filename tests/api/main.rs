@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod abuse;
+mod access_matrix;
 mod attachments;
 mod auth;
 mod bad_input;
@@ -10,11 +12,14 @@ mod chat_actions;
 mod chat_flow;
 mod cli;
 mod crash;
+mod fuzz;
 mod identity;
 mod offer_timeout;
 mod predefined;
+mod race;
 mod restart;
 mod routing;
+mod shutdown;
 mod smtp;
 mod store_contract;
 mod transcript_auto;
