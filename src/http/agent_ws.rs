@@ -3,7 +3,7 @@
 
 use super::attachments::message_input;
 use super::error::AppError;
-use super::extract::CurrentUser;
+use super::extract::{CurrentUser, PeerIp};
 use super::socket::{self, SocketSession};
 use super::AppState;
 use crate::conversation::audience::Rendered;
@@ -42,6 +42,7 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
@@ -50,6 +51,8 @@ pub async fn upgrade(
     }
     let profiles = state.store.profiles_of_user(user.id).await?;
     Ok(socket::limits(ws).on_upgrade(move |ws| async move {
+        let _live = state.sockets.token();
+        let state_limits = state.limits.clone();
         let (outbox, inbox) = outbox::channel();
         let hello = ServerEvent::Hello {
             user: UserView::from(&user),
@@ -64,7 +67,8 @@ pub async fn upgrade(
             signed_in: None,
             attached: HashSet::new(),
         };
-        socket::drive(ws, session, inbox, shutdown, vec![hello]).await;
+        let guard = socket::FrameGuard::new(state_limits, ip);
+        socket::drive(ws, session, inbox, shutdown, vec![hello], guard).await;
     }))
 }
 
@@ -121,7 +125,7 @@ impl SocketSession for AgentSession {
             Err(e) => return error(e.code, e.message),
         };
         match command {
-            AgentCommand::Ping => vec![ServerEvent::Pong.to_frame()],
+            AgentCommand::Ping {} => vec![ServerEvent::Pong.to_frame()],
             AgentCommand::SignIn { profile_id, resume } => self.sign_in(profile_id, resume).await,
             _ if self.signed_in.is_none() => {
                 error(ErrorCode::NotSignedIn, "sign in with a profile first")

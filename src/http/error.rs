@@ -19,6 +19,13 @@ pub enum AppError {
     /// 403: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// 403: a state-changing request from another site's page (CSRF).
+    #[error("cross-site requests are not allowed")]
+    CrossOrigin,
+    /// 429: too many failed logins for this account from this address;
+    /// retry after the given seconds.
+    #[error("too many attempts; try again later")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// 404
     #[error("not found")]
     NotFound,
@@ -88,6 +95,8 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
+            AppError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::NotEnded => (StatusCode::CONFLICT, "not_ended"),
@@ -119,10 +128,16 @@ impl IntoResponse for AppError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (
+        let mut response = (
             status,
             Json(json!({ "error": code, "message": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if let AppError::TooManyAttempts { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }

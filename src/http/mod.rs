@@ -7,6 +7,7 @@ pub mod agent_ws;
 mod attachments;
 mod chat_log;
 mod chats;
+pub mod csrf;
 mod customer_ws;
 mod directory;
 pub mod error;
@@ -14,9 +15,11 @@ mod extract;
 mod headers;
 mod health;
 mod json;
+pub mod limits;
 mod live;
 mod manage;
 mod predefined;
+pub mod serve;
 mod session;
 mod sites;
 pub mod socket;
@@ -33,6 +36,7 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -50,6 +54,11 @@ pub struct AppState {
     pub attachments: Arc<AttachmentSettings>,
     /// Turns true when the server is shutting down; sockets close on it.
     pub shutdown: watch::Receiver<bool>,
+    /// Abuse limits and their in-memory state.
+    pub limits: Arc<limits::AbuseLimits>,
+    /// Every upgraded WebSocket holds a token of this while it runs, so
+    /// shutdown can wait for them to finish their last command.
+    pub sockets: TaskTracker,
 }
 
 /// The whole HTTP application.
@@ -72,6 +81,10 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,

@@ -84,6 +84,9 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     /// The user of a live session.
     async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Sets a new password hash and ends every session of the user, in one
+    /// transaction: a stolen session does not outlive a password change.
+    async fn change_password(&self, user: UserId, password_hash: &str) -> StoreResult<()>;
 
     // --- queues and profiles ---
     async fn create_queue(

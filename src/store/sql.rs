@@ -645,6 +645,21 @@ macro_rules! impl_sql_store {
                 Ok(row.map(UserRow::into_user))
             }
 
+            async fn change_password(&self, user: UserId, password_hash: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("update users set password_hash = $1 where id = $2")
+                    .bind(password_hash)
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("delete from sessions where user_id = $1")
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
                 sqlx::query("delete from sessions where token_hash = $1")
                     .bind(token_hash)
