@@ -202,6 +202,15 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Whether nothing was done and the same command (with the same
+    /// `client_msg_id`) should be sent again later: the store or an actor
+    /// was unavailable, or the connection was over its rate.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable | ErrorCode::RateLimited)
+    }
+}
+
 /// How an offer disappeared from an agent's console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -458,6 +467,10 @@ pub enum ServerEvent {
         conversation_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        /// Present (true) when the same command may simply be sent again
+        /// later: see [`ErrorCode::is_retryable`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retryable: bool,
     },
     Pong,
     /// The server is stopping; reconnect and resume.
@@ -483,6 +496,7 @@ impl ServerEvent {
             message: message.into(),
             conversation_id: None,
             client_msg_id: None,
+            retryable: code.is_retryable(),
         }
     }
 
@@ -590,5 +604,16 @@ mod tests {
         assert_eq!(v["type"], "error");
         assert_eq!(v["code"], "text_too_long");
         assert!(v.get("conversation_id").is_none());
+        assert!(v.get("retryable").is_none(), "only retryable errors say so");
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_are_retryable() {
+        for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
+            let frame = ServerEvent::error(code, "later").to_frame();
+            let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(v["retryable"], true, "{code:?}");
+        }
+        assert!(!ErrorCode::ConversationEnded.is_retryable());
     }
 }

@@ -8,6 +8,7 @@ mod attachments;
 mod chat_log;
 mod chats;
 mod customer_ws;
+mod directory;
 pub mod error;
 mod extract;
 mod headers;
@@ -20,6 +21,7 @@ mod session;
 mod sites;
 pub mod socket;
 mod transcripts;
+mod widget_config;
 
 use crate::attachments::DynBlobStore;
 use crate::config::{AttachmentSettings, ServerSettings};
@@ -65,6 +67,8 @@ pub fn app(state: AppState) -> Router {
         .merge(transcripts::router())
         .merge(chat_log::router())
         .merge(attachments::router())
+        .merge(directory::router())
+        .merge(widget_config::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

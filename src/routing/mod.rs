@@ -187,6 +187,9 @@ enum Command {
     Snapshot {
         reply: oneshot::Sender<RoutingSnapshot>,
     },
+    Online {
+        reply: oneshot::Sender<Vec<(UserId, AgentStatus)>>,
+    },
     Live {
         reply: oneshot::Sender<LiveState>,
     },
@@ -334,6 +337,16 @@ impl Router {
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Command::Snapshot { reply }).await.is_err() {
             return RoutingSnapshot::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// The agents signed in on this server now, with their status. Used by
+    /// the colleague directory; an agent not listed is offline.
+    pub async fn online_agents(&self) -> Vec<(UserId, AgentStatus)> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Online { reply }).await.is_err() {
+            return Vec::new();
         }
         answer.await.unwrap_or_default()
     }

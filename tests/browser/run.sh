@@ -23,6 +23,7 @@ fi
 enabled=(
   smoke.test.js
   console.test.js
+  console-actions.test.js
 )
 if [ "$#" -gt 0 ]; then enabled=("$@"); fi
 
