@@ -24,6 +24,10 @@ enabled=(
   smoke.test.js
   console.test.js
   console-actions.test.js
+  chat.test.js
+  resume.test.js
+  payloads.test.js
+  widget.test.js
 )
 if [ "$#" -gt 0 ]; then enabled=("$@"); fi
 
