@@ -58,3 +58,14 @@ export async function emailTranscript(conversationId, token, email) {
     return { ok: false, status: 0, code: "network" };
   }
 }
+
+/** Fetches an image with the token; resolves a blob URL, or null on failure. */
+export async function imageUrl(url, token) {
+  try {
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) return null;
+    return URL.createObjectURL(await res.blob());
+  } catch {
+    return null;
+  }
+}

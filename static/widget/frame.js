@@ -6,7 +6,7 @@
 import { createI18n, translateStatic } from "/i18n.js";
 import { strings } from "./strings.js";
 import { confirmEnd } from "./confirm.js";
-import { emailTranscript, saveWithToken, uploadFile } from "./files.js";
+import { emailTranscript, imageUrl, saveWithToken, uploadFile } from "./files.js";
 import * as view from "./view.js";
 
 const params = new URLSearchParams(location.search);
@@ -288,7 +288,7 @@ function showEvent(e) {
     case "message": {
       const li = view.bubble(e.author.role, authorName(e.author), e.text, e.at);
       if (!e.text) li.querySelector(".text").hidden = true;
-      if (e.attachments && e.attachments.length) li.append(view.attachmentList(e.attachments, download));
+      if (e.attachments && e.attachments.length) li.append(view.attachmentList(e.attachments, download, preview));
       const own = e.author.role === "customer" && bubbles.get(e.client_msg_id);
       if (own) {
         // Our pending bubble becomes the logged message, in log order.
@@ -508,6 +508,11 @@ function download(attachment) {
   if (!session) return;
   saveWithToken(`/api/attachments/${encodeURIComponent(attachment.id)}`, session.token, attachment.name)
     .then((ok) => ok || setStatus("downloadFailed"));
+}
+
+function preview(attachment) {
+  if (!session) return Promise.resolve(null);
+  return imageUrl(`/api/attachments/${encodeURIComponent(attachment.id)}`, session.token);
 }
 
 // ---- the end, and the transcript ----

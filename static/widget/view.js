@@ -49,9 +49,10 @@ function sizeText(bytes) {
 
 /**
  * Download links of a message's files; `onDownload(attachment)` fetches one
- * with the customer's token (a plain link would lack it).
+ * with the customer's token (a plain link would lack it), and
+ * `loadImage(attachment)` resolves a blob URL for an image's preview.
  */
-export function attachmentList(attachments, onDownload) {
+export function attachmentList(attachments, onDownload, loadImage) {
   const ul = el("ul", "files");
   for (const a of attachments) {
     const li = el("li");
@@ -63,6 +64,19 @@ export function attachmentList(attachments, onDownload) {
       onDownload(a);
     });
     li.append(link, el("span", "size", ` (${sizeText(a.size)})`));
+    if (a.content_type.startsWith("image/")) {
+      const img = el("img", "preview");
+      img.alt = a.name;
+      img.dataset.testid = "attachment-preview";
+      img.hidden = true;
+      loadImage(a).then((src) => {
+        if (!src) return;
+        img.addEventListener("load", () => URL.revokeObjectURL(src), { once: true });
+        img.src = src;
+        img.hidden = false;
+      });
+      li.append(img);
+    }
     ul.append(li);
   }
   return ul;

@@ -15,7 +15,7 @@ use crate::helpers::{accept, fresh_database, postgres_admin_url, settings, Backe
 use crate::pg_proxy::PgProxy;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::domain::ids::ConversationId;
@@ -72,7 +72,12 @@ struct Chatter {
 /// A customer sending as fast as acks allow, one message in flight, resent
 /// after `unavailable` until acknowledged, until `stop`; then it waits for
 /// the events of its acknowledged messages.
-async fn chatter(mut ws: Ws, name: String, stop: Arc<AtomicBool>) -> Chatter {
+async fn chatter(
+    mut ws: Ws,
+    name: String,
+    stop: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+) -> Chatter {
     let mut out = Chatter::default();
     let mut n = 0;
     let mut current: Option<String> = None;
@@ -101,6 +106,7 @@ async fn chatter(mut ws: Ws, name: String, stop: Arc<AtomicBool>) -> Chatter {
                     assert_eq!(frame["retryable"], true, "{frame}");
                     assert_eq!(frame["client_msg_id"], cmid.as_str());
                     out.unavailable += 1;
+                    refused.fetch_add(1, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     break;
                 }
@@ -155,21 +161,21 @@ async fn check_chatter(direct: &DynStore, id: &str, c: &Chatter) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_unreachable_under_load() {
-    // Arrange: an agent with three chats; two customers send continuously.
+    // Arrange: an agent with five chats; four customers send continuously.
     let (app, proxy, direct) = proxied_app().await;
-    app.add_agent("alice", 3).await;
+    app.add_agent("alice", 5).await;
     let mut alice = app.ready_agent("alice").await;
     let (id, _token, mut carla) = app.new_customer("Carla").await;
     accept(&mut alice, &id).await;
     let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
     let mut load = Vec::new();
-    for name in ["Dan", "Eve"] {
+    let load_names = ["Dan", "Eve", "Fay", "Gus"];
+    for name in load_names {
         let (chat, _token, ws) = app.new_customer(name).await;
         accept(&mut alice, &chat).await;
-        load.push((
-            chat,
-            tokio::spawn(chatter(ws, name.to_lowercase(), stop.clone())),
-        ));
+        let task = chatter(ws, name.to_lowercase(), stop.clone(), refused.clone());
+        load.push((chat, tokio::spawn(task)));
     }
     carla.say(None, "c1", "before the outage").await;
     assert_eq!(ready(&app).await, 200);
@@ -213,6 +219,15 @@ async fn postgres_unreachable_under_load() {
             "shown but not stored: {frame}"
         );
     }
+
+    // The load ran into the outage too before it ends.
+    tokio::time::timeout(RECOVERY, async {
+        while refused.load(Ordering::SeqCst) < load_names.len() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the load never met the outage");
 
     // Act: Postgres is back.
     proxy.restore();
