@@ -28,6 +28,7 @@ enabled=(
   resume.test.js
   payloads.test.js
   widget.test.js
+  supervisor.test.js
 )
 if [ "$#" -gt 0 ]; then enabled=("$@"); fi
 
