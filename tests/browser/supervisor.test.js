@@ -30,7 +30,10 @@ test("the supervisor logs in and creates a predefined message", async () => {
   await supervisor.locator(tid("predefined-heading")).fill("Delivery times");
   await supervisor.locator(tid("predefined-body")).fill("Orders ship within two working days.");
   await supervisor.locator(tid("predefined-create")).click();
-  await supervisor.locator(tid("predefined-row")).filter({ hasText: "Delivery times" }).waitFor();
+  // Listed messages are edited in place: the heading is the value of an input in the row.
+  await supervisor.waitForFunction((heading) => [...document.querySelectorAll('[data-testid="predefined-row"]')]
+    .some((row) => row.textContent.includes(heading)
+      || [...row.querySelectorAll("input, textarea")].some((i) => i.value === heading)), "Delivery times");
   await screenshot(supervisor, "supervisor-predefined");
 });
 
