@@ -35,8 +35,10 @@ async fn agent_task(
                 if kind == "chat_offered" {
                     let _ = offers.send(frame["conversation_id"].as_str().unwrap_or("").to_owned());
                 }
-                let answers = |id: &str| {
-                    (kind == "chat_accepted" || kind == "error") && frame["conversation_id"] == id
+                let answers = |id: &str| match kind {
+                    "chat_accepted" => frame["conversation"]["conversation_id"] == id,
+                    "error" => frame["conversation_id"] == id,
+                    _ => false,
                 };
                 if pending.as_ref().is_some_and(|(id, _)| answers(id)) {
                     if let Some((_, reply)) = pending.take() {
