@@ -5,11 +5,16 @@
 #
 #   bench/run.sh [--sqlite|--postgres] s1|s2|s3|s4 [loadgen scenario flags…]
 #   bench/run.sh s2 --agents 25 --rates 100,200,400 --step-secs 10
+#   BENCH_SERVER=ceiling bench/run.sh s2 --agents 25 --rates 100,200,400
 #
-# Environment: BENCH_PROFILE=release (default) or dev (reuse the debug build,
-# as CI does); BENCH_PORT (default 18080); BENCH_SOURCES (default
+# Environment: BENCH_SERVER=switchboard (default), ceiling (bench/ceiling,
+# the smallest Rust relay with our wire format) or node (bench/node-relay,
+# Node + ws + pg; needs `npm ci` there); the two relays run S2 on Postgres
+# only, with `loadgen --mode relay`. BENCH_PROFILE=release (default) or dev
+# (reuse the debug build, as CI does); BENCH_PORT (default 18080); BENCH_SOURCES (default
 # 127.0.0.1-127.0.0.4); BENCH_PG (admin URL, default
-# postgres://postgres@127.0.0.1:5432/postgres); BENCH_KEEP_DB=1 keeps the
+# postgres://postgres@127.0.0.1:5432/postgres); BENCH_MMAP_THRESHOLD (glibc's
+# MALLOC_MMAP_THRESHOLD_ for the server, default 131072, `off`: glibc's own); BENCH_KEEP_DB=1 keeps the
 # database; BENCH_PERF=file records a perf profile of the server; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,17 +27,33 @@ esac
 scenario="${1:?usage: bench/run.sh [--sqlite|--postgres] s1|s2|s3|s4 [flags…]}"
 shift
 
+server="${BENCH_SERVER:-switchboard}"
+case "$server" in
+  switchboard) mode=switchboard ;;
+  ceiling | node)
+    mode=relay
+    if [ "$backend" != postgres ] || [ "$scenario" != s2 ]; then
+      echo "bench/run.sh: BENCH_SERVER=$server runs S2 on Postgres only" >&2
+      exit 2
+    fi
+    ;;
+  *) echo "bench/run.sh: BENCH_SERVER must be switchboard, ceiling or node" >&2; exit 2 ;;
+esac
 profile="${BENCH_PROFILE:-release}"
 port="${BENCH_PORT:-18080}"
 sources="${BENCH_SOURCES:-127.0.0.1-127.0.0.4}"
 pg_admin="${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
 
+target_dir="${CARGO_TARGET_DIR:-target}"
 if [ "$profile" = release ]; then
-  cargo build --release --quiet --bin switchboard --bin loadgen
-  bin=target/release
+  cargo build --release --quiet --bin switchboard --bin ceiling-relay --bin loadgen
+  bin="$target_dir/release"
 else
-  cargo build --quiet --bin switchboard --bin loadgen
-  bin=target/debug
+  cargo build --quiet --bin switchboard --bin ceiling-relay --bin loadgen
+  bin="$target_dir/debug"
+fi
+if [ "$server" = node ] && [ ! -d bench/node-relay/node_modules ]; then
+  (cd bench/node-relay && npm ci --no-audit --no-fund --silent)
 fi
 
 # Thousands of sockets on each side.
@@ -63,15 +84,33 @@ trap cleanup EXIT
 # A timeout or Ctrl-C still stops the server and drops the database.
 trap 'exit 143' TERM INT
 
-# The load generator opens thousands of sockets from a few loopback
-# addresses and each sends frames faster than one person would: raise the
-# per-address abuse limits of config/default.toml [limits] for the run.
-SWITCHBOARD__DATABASE__URL="$url" SWITCHBOARD__SERVER__BIND="127.0.0.1:$port" \
-  SWITCHBOARD__LIMITS__CONNECTIONS_PER_IP=100000 SWITCHBOARD__LIMITS__CONNECTIONS_TOTAL=200000 \
-  SWITCHBOARD__LIMITS__IP_FRAMES_BURST=1000000 SWITCHBOARD__LIMITS__IP_FRAMES_PER_SEC=1000000 \
-  SWITCHBOARD__LIMITS__FRAMES_BURST=10000 SWITCHBOARD__LIMITS__FRAMES_PER_SEC=10000 \
-  RUST_LOG="${RUST_LOG:-switchboard=warn}" \
-  "$bin/switchboard" --root . serve >"$work/server.log" 2>&1 &
+# The servers' glibc serves blocks over 128 KiB (e.g. argon2's 19 MiB per
+# login) with mmap and returns them on free, instead of keeping them in the
+# thread arenas. BENCH_MMAP_THRESHOLD=off leaves glibc's default (for A/B).
+mmap_threshold="${BENCH_MMAP_THRESHOLD:-131072}"
+malloc_env=()
+if [ "$mmap_threshold" != off ]; then malloc_env=("MALLOC_MMAP_THRESHOLD_=$mmap_threshold"); fi
+case "$server" in
+  switchboard)
+    # The load generator opens thousands of sockets from a few loopback
+    # addresses and each sends frames faster than one person would: raise
+    # the per-address abuse limits of config/default.toml [limits].
+    env "${malloc_env[@]}" SWITCHBOARD__DATABASE__URL="$url" SWITCHBOARD__SERVER__BIND="127.0.0.1:$port" \
+      SWITCHBOARD__LIMITS__CONNECTIONS_PER_IP=100000 SWITCHBOARD__LIMITS__CONNECTIONS_TOTAL=200000 \
+      SWITCHBOARD__LIMITS__IP_FRAMES_BURST=1000000 SWITCHBOARD__LIMITS__IP_FRAMES_PER_SEC=1000000 \
+      SWITCHBOARD__LIMITS__FRAMES_BURST=10000 SWITCHBOARD__LIMITS__FRAMES_PER_SEC=10000 \
+      RUST_LOG="${RUST_LOG:-switchboard=warn}" \
+      "$bin/switchboard" --root . serve >"$work/server.log" 2>&1 &
+    ;;
+  ceiling)
+    env "${malloc_env[@]}" RELAY_DATABASE_URL="$url" RELAY_BIND="127.0.0.1:$port" \
+      "$bin/ceiling-relay" >"$work/server.log" 2>&1 &
+    ;;
+  node)
+    env "${malloc_env[@]}" RELAY_DATABASE_URL="$url" RELAY_BIND="127.0.0.1:$port" \
+      node bench/node-relay/server.js >"$work/server.log" 2>&1 &
+    ;;
+esac
 server_pid=$!
 
 for _ in $(seq 1 100); do
@@ -104,7 +143,7 @@ started="$(date +%s.%N)"
 set +e
 # shellcheck disable=SC2086
 "$bin/loadgen" --target "http://127.0.0.1:$port" --db-url "$url" --sources "$sources" \
-  --server-pid "$server_pid" ${LOADGEN_ARGS:-} "$scenario" "$@"
+  --server-pid "$server_pid" --mode "$mode" ${LOADGEN_ARGS:-} "$scenario" "$@"
 rc=$?
 set -e
 elapsed="$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
@@ -117,7 +156,7 @@ if grep -qiE 'panicked|error' "$work/server.log"; then
   echo "server log (errors):" >&2
   grep -iE 'panicked|error' "$work/server.log" | head -20 >&2
 fi
-echo "SUMMARY scenario=$scenario backend=$backend profile=$profile rc=$rc wall_s=$elapsed" \
+echo "SUMMARY server=$server scenario=$scenario backend=$backend profile=$profile rc=$rc wall_s=$elapsed" \
   "server_cpu_s=$(secs "$server_before" "$server_after")" \
   "postgres_cpu_s_all_databases=$(secs "$pg_before" "$pg_after")" \
   "server_rss_kb=$rss cores=$(nproc) load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""

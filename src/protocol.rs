@@ -210,6 +210,15 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// Whether nothing was done and the same command (with the same
+    /// `client_msg_id`) should be sent again later: the store or an actor
+    /// was unavailable, or the connection was over its rate.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable | ErrorCode::RateLimited)
+    }
+}
+
 /// How an offer disappeared from an agent's console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -238,6 +247,10 @@ pub struct UserView {
     pub username: String,
     pub display_name: String,
     pub role: crate::domain::account::Role,
+    /// Maximum number of concurrent chats.
+    pub capacity: u32,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -247,6 +260,8 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             role: u.role,
+            capacity: u.capacity,
+            disabled: u.disabled,
         }
     }
 }
@@ -460,6 +475,10 @@ pub enum ServerEvent {
         conversation_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        /// Present (true) when the same command may simply be sent again
+        /// later: see [`ErrorCode::is_retryable`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retryable: bool,
     },
     Pong,
     /// The server is stopping; reconnect and resume.
@@ -485,6 +504,7 @@ impl ServerEvent {
             message: message.into(),
             conversation_id: None,
             client_msg_id: None,
+            retryable: code.is_retryable(),
         }
     }
 
@@ -616,5 +636,16 @@ mod tests {
         assert_eq!(v["type"], "error");
         assert_eq!(v["code"], "text_too_long");
         assert!(v.get("conversation_id").is_none());
+        assert!(v.get("retryable").is_none(), "only retryable errors say so");
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_are_retryable() {
+        for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
+            let frame = ServerEvent::error(code, "later").to_frame();
+            let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(v["retryable"], true, "{code:?}");
+        }
+        assert!(!ErrorCode::ConversationEnded.is_retryable());
     }
 }

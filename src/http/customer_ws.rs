@@ -63,6 +63,7 @@ fn error(code: ErrorCode, message: impl Into<String>, client_msg_id: Option<Stri
         message: message.into(),
         conversation_id: None,
         client_msg_id,
+        retryable: code.is_retryable(),
     }
     .to_frame()]
 }

@@ -56,6 +56,18 @@ pub enum AppError {
     /// 507: no space is left to store uploads.
     #[error("no space left to store the upload")]
     InsufficientStorage,
+    /// 403: the account is disabled (only said after a correct password).
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// 409: chats are waiting or active in the queue.
+    #[error("chats are waiting or active in this queue")]
+    QueueBusy,
+    /// 409: a site sends its chats to the queue.
+    #[error("a site uses this queue as its default queue")]
+    QueueUsedBySite,
+    /// 409: chats from the site are waiting or active.
+    #[error("chats from this site are waiting or active")]
+    SiteBusy,
     /// 503: the store is down; retry.
     #[error("service unavailable")]
     Unavailable,
@@ -106,6 +118,10 @@ impl IntoResponse for AppError {
             AppError::InsufficientStorage => {
                 (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
             }
+            AppError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            AppError::QueueBusy => (StatusCode::CONFLICT, "queue_busy"),
+            AppError::QueueUsedBySite => (StatusCode::CONFLICT, "queue_used_by_site"),
+            AppError::SiteBusy => (StatusCode::CONFLICT, "site_busy"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");

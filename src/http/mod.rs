@@ -9,18 +9,22 @@ mod chat_log;
 mod chats;
 pub mod csrf;
 mod customer_ws;
+mod directory;
 pub mod error;
 mod extract;
 mod headers;
 mod health;
 mod json;
 pub mod limits;
+mod live;
+mod manage;
 mod predefined;
 pub mod serve;
 mod session;
 mod sites;
 pub mod socket;
 mod transcripts;
+mod widget_config;
 
 use crate::attachments::DynBlobStore;
 use crate::config::{AttachmentSettings, ServerSettings};
@@ -64,12 +68,16 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(session::router())
         .merge(admin::router())
+        .merge(manage::router())
+        .merge(live::router())
         .merge(chats::router())
         .merge(predefined::router())
         .merge(sites::router())
         .merge(transcripts::router())
         .merge(chat_log::router())
         .merge(attachments::router())
+        .merge(directory::router())
+        .merge(widget_config::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)

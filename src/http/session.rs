@@ -84,6 +84,9 @@ async fn login(
             return Err(AppError::Unauthorized);
         }
     };
+    if user.disabled {
+        return Err(AppError::AccountDisabled);
+    }
     state.limits.login_succeeded(&body.username, ip);
     let token = random_token();
     let now = wall_ms();

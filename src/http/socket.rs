@@ -4,12 +4,13 @@
 //! server shutdown.
 
 use super::limits::{AbuseLimits, Bucket};
-use crate::outbox::{CloseReason, Frame, Inbox};
+use crate::outbox::{CloseReason, Frame, Inbox, KickSignal};
 use crate::protocol::{ErrorCode, ServerEvent, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Close codes the server uses.
@@ -107,26 +108,67 @@ pub trait SocketSession: Send {
     fn finish(self) -> impl Future<Output = ()> + Send;
 }
 
+/// Bound on writing a close frame: a client that stopped reading must not
+/// keep the connection's task (and its memory) alive.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
-async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>) -> bool {
+/// Closes a connection the server kicked, with the reason's code.
+async fn close_kicked(socket: &mut WebSocket, reason: CloseReason) {
+    let (code, text) = match reason {
+        CloseReason::Overflow => (
+            close_code::TRY_AGAIN_LATER,
+            "too far behind; reconnect and resume",
+        ),
+        CloseReason::Replaced => (close_code::REPLACED, "signed in from another connection"),
+        CloseReason::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
+    };
+    close(socket, code, text).await;
+}
+
+/// How writing frames ended.
+enum Written {
+    Sent,
+    /// The client is gone.
+    Gone,
+    /// The server kicked the connection, possibly while a write was blocked
+    /// on a client that stopped reading: the kick wins over the write.
+    Kicked(CloseReason),
+}
+
+async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> Written {
     for frame in frames {
-        if socket
-            .send(Message::Text(frame.as_ref().into()))
-            .await
-            .is_err()
-        {
-            return false;
+        tokio::select! {
+            biased;
+            reason = kick.kicked() => return Written::Kicked(reason),
+            sent = socket.send(Message::Text(frame.as_ref().into())) => {
+                if sent.is_err() {
+                    return Written::Gone;
+                }
+            }
         }
     }
-    true
+    Written::Sent
+}
+
+/// Writes frames; true to go on, false once the connection is over (a
+/// kicked one was closed with its code).
+async fn write(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> bool {
+    match send_all(socket, frames, kick).await {
+        Written::Sent => true,
+        Written::Gone => false,
+        Written::Kicked(reason) => {
+            close_kicked(socket, reason).await;
+            false
+        }
+    }
 }
 
 fn too_big() -> Frame {
@@ -147,21 +189,22 @@ pub async fn drive<S: SocketSession>(
     mut guard: FrameGuard,
 ) {
     let Inbox { mut frames, kick } = inbox;
-    if send_all(&mut socket, first).await {
+    if write(&mut socket, first, &kick).await {
         loop {
             tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => {
                         if text.len() > MAX_FRAME_BYTES {
-                            let _ = send_all(&mut socket, vec![too_big()]).await;
-                            close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+                            if write(&mut socket, vec![too_big()], &kick).await {
+                                close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+                            }
                             break;
                         }
                         match guard.admit() {
                             Admit::Handle => {}
                             Admit::Refuse => {
                                 let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
-                                if !send_all(&mut socket, vec![limited]).await {
+                                if !write(&mut socket, vec![limited], &kick).await {
                                     break;
                                 }
                                 continue;
@@ -172,7 +215,7 @@ pub async fn drive<S: SocketSession>(
                             }
                         }
                         let replies = session.handle(text.as_str()).await;
-                        if !send_all(&mut socket, replies).await {
+                        if !write(&mut socket, replies, &kick).await {
                             break;
                         }
                     }
@@ -182,7 +225,7 @@ pub async fn drive<S: SocketSession>(
                         } else {
                             ServerEvent::error(ErrorCode::InvalidRequest, "binary frames are not supported").to_frame()
                         };
-                        if !send_all(&mut socket, vec![reply]).await {
+                        if !write(&mut socket, vec![reply], &kick).await {
                             break;
                         }
                     }
@@ -198,24 +241,20 @@ pub async fn drive<S: SocketSession>(
                 },
                 frame = frames.recv() => match frame {
                     Some(frame) => {
-                        if !send_all(&mut socket, vec![frame]).await {
+                        if !write(&mut socket, vec![frame], &kick).await {
                             break;
                         }
                     }
                     None => break,
                 },
                 reason = kick.kicked() => {
-                    let (code, text) = match reason {
-                        CloseReason::Overflow => (close_code::TRY_AGAIN_LATER, "too far behind; reconnect and resume"),
-                        CloseReason::Replaced => (close_code::REPLACED, "signed in from another connection"),
-                        CloseReason::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
-                    };
-                    close(&mut socket, code, text).await;
+                    close_kicked(&mut socket, reason).await;
                     break;
                 }
                 _ = shutdown.changed() => {
-                    let _ = send_all(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()]).await;
-                    close(&mut socket, close_code::RESTARTING, "server restarting").await;
+                    if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], &kick).await {
+                        close(&mut socket, close_code::RESTARTING, "server restarting").await;
+                    }
                     break;
                 }
             }

@@ -439,8 +439,14 @@ impl Ws {
 
     /// The next JSON frame, or None if the socket closed.
     pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(WAIT).await
+    }
+
+    /// Like [`Ws::next`], for the few answers that may take longer than
+    /// the usual wait (a replay of megabytes on a busy machine).
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.stream.next())
+            let message = tokio::time::timeout(wait, self.stream.next())
                 .await
                 .expect("timed out waiting for a frame");
             match message {

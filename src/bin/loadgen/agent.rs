@@ -35,7 +35,11 @@ struct Chat {
 pub async fn connect(ctx: &Ctx, cookie: &str, ready: bool) -> Result<Ws> {
     let mut ws = Ws::open(&ctx.target, &ctx.sources, "/ws/agent", Some(cookie)).await?;
     ws.expect("hello").await?;
-    ws.send(&json!({"type": "sign_in", "profile_id": ctx.fixture.profile.0}))
+    let profile = ctx
+        .fixture
+        .map(|f| f.profile.0)
+        .ok_or_else(|| LoadError::Config("signing in needs the Switchboard fixture".into()))?;
+    ws.send(&json!({"type": "sign_in", "profile_id": profile}))
         .await?;
     ws.expect("signed_in").await?;
     let (command, want) = if ready {
@@ -54,6 +58,17 @@ pub async fn connect(ctx: &Ctx, cookie: &str, ready: bool) -> Result<Ws> {
             return Ok(ws);
         }
     }
+}
+
+/// Against a reference relay: opens a console and takes `chats` with
+/// `accept`. The `chat_accepted` answers are counted by [`run`].
+pub async fn connect_relay(ctx: &Ctx, chats: &[String]) -> Result<Ws> {
+    let mut ws = Ws::open(&ctx.target, &ctx.sources, "/ws/agent", None).await?;
+    for id in chats {
+        ws.send(&json!({"type": "accept", "conversation_id": id}))
+            .await?;
+    }
+    Ok(ws)
 }
 
 /// Runs the console until the scenario stops.

@@ -1,6 +1,6 @@
 //! Command line: global connection options and one subcommand per scenario.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "loadgen", about = "Switchboard load generator (loopback only)")]
@@ -22,11 +22,22 @@ pub struct Cli {
     /// Worker threads of the generator (the server shares the machine).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// What the target is: Switchboard itself, or a reference relay
+    /// (`bench/ceiling`, `bench/node-relay`) that speaks only the relay
+    /// subset of the protocol (no logins, no routing; S2 only).
+    #[arg(long, value_enum, default_value_t = Mode::Switchboard)]
+    pub mode: Mode,
     /// Hard bound on the whole run, setup and verification included.
     #[arg(long, default_value_t = 600)]
     pub max_secs: u64,
     #[command(subcommand)]
     pub scenario: Scenario,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Switchboard,
+    Relay,
 }
 
 #[derive(Subcommand, Debug)]

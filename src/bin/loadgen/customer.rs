@@ -40,15 +40,33 @@ pub struct Customer {
     unacked: HashMap<String, (String, Instant)>,
 }
 
+/// Against a reference relay the chat exists once the agent took it: no
+/// HTTP, no token.
+pub fn start_relay(ctx: &Ctx, idx: usize) -> Customer {
+    Customer {
+        idx,
+        conversation: ctx.relay_conversation(idx),
+        token: String::new(),
+        last_seq: 0,
+        next_msg: 0,
+        positioned: false,
+        unacked: HashMap::new(),
+    }
+}
+
 /// POST /api/chats. The chat is named with the run's tag, which is how the
 /// verification finds the run's rows.
 pub async fn start(ctx: &Ctx, idx: usize) -> Result<Customer> {
+    let queue = ctx
+        .fixture
+        .map(|f| f.queue.0)
+        .ok_or_else(|| LoadError::Config("starting a chat needs the Switchboard fixture".into()))?;
     let posted = Instant::now();
     let response = http::post_json(
         &ctx.target,
         &ctx.sources,
         "/api/chats",
-        &json!({"queue_id": ctx.fixture.queue.0, "name": format!("{}{idx}", ctx.tag)}),
+        &json!({"queue_id": queue, "name": format!("{}{idx}", ctx.tag)}),
     )
     .await?;
     if response.status != 201 {

@@ -8,7 +8,7 @@ mod chat;
 #[path = "scenario/idle.rs"]
 mod idle;
 
-use crate::cli::{Cli, Scenario};
+use crate::cli::{Cli, Mode, Scenario};
 use crate::error::{LoadError, Result};
 use crate::metrics::{cpu_ticks, loadavg, now_us, Counters, Hist, US_PER_TICK};
 use crate::net::{Sources, Target};
@@ -36,7 +36,8 @@ pub struct PhaseStats {
 pub struct Ctx {
     pub target: Target,
     pub sources: Arc<Sources>,
-    pub fixture: Fixture,
+    /// The queue and profile; None against a reference relay.
+    pub fixture: Option<Fixture>,
     /// Customer-name prefix of this run's chats (`lg-<random>-`).
     pub tag: String,
     pub c: Counters,
@@ -84,7 +85,7 @@ pub async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Ctx {
-    fn new(env: &Env, fixture: Fixture, phases: usize, track_joins: bool) -> Self {
+    fn new(env: &Env, fixture: Option<Fixture>, phases: usize, track_joins: bool) -> Self {
         let tag = format!("lg-{:08x}-", rand::random::<u32>());
         Self {
             target: env.target.clone(),
@@ -111,6 +112,11 @@ impl Ctx {
             stop: watch::channel(false).0,
             errors_shown: AtomicU64::new(0),
         }
+    }
+
+    /// The conversation id of customer `i` against a reference relay.
+    pub fn relay_conversation(&self, i: usize) -> String {
+        format!("{}{i}", self.tag)
     }
 
     pub fn stop_signal(&self) -> watch::Receiver<bool> {
@@ -188,6 +194,7 @@ pub struct Env {
     pub sources: Arc<Sources>,
     pub db_url: String,
     pub server_pid: Option<u32>,
+    pub mode: Mode,
 }
 
 pub async fn run(args: Cli) -> Result<bool> {
@@ -196,7 +203,13 @@ pub async fn run(args: Cli) -> Result<bool> {
         sources: Arc::new(Sources::parse(&args.sources)?),
         db_url: args.db_url.clone(),
         server_pid: args.server_pid,
+        mode: args.mode,
     };
+    if env.mode == Mode::Relay && !matches!(args.scenario, Scenario::S2(_)) {
+        return Err(LoadError::Config(
+            "--mode relay speaks only the relay subset: S2 only".into(),
+        ));
+    }
     let bound = Duration::from_secs(args.max_secs);
     let run = async {
         match args.scenario {
@@ -238,7 +251,7 @@ pub async fn prepare(
     let store = setup::open_store(&env.db_url).await?;
     let fixture = setup::fixture(&store).await?;
     let names = setup::agents(&store, fixture, agents, capacity).await?;
-    let ctx = Arc::new(Ctx::new(env, fixture, phases, track_joins));
+    let ctx = Arc::new(Ctx::new(env, Some(fixture), phases, track_joins));
     let cookies = setup::login_all(&ctx.target, &ctx.sources, &names).await?;
     let consoles: Vec<Ws> = stream::iter(cookies.iter())
         .map(|cookie| crate::agent::connect(&ctx, cookie, ready))
@@ -250,6 +263,47 @@ pub async fn prepare(
         "setup: {} agents (capacity {capacity}) signed in {} in {:.1}s; {} source addresses; run tag {}; load {}",
         consoles.len(),
         if ready { "ready" } else { "not ready" },
+        begun.elapsed().as_secs_f64(),
+        ctx.sources.len(),
+        ctx.tag,
+        loadavg()
+    );
+    Ok(Prepared {
+        ctx,
+        db,
+        agents: consoles,
+    })
+}
+
+/// Against a reference relay: no accounts or logins. Each agent opens a
+/// console and takes its `chats_per_agent` conversations (`<tag><i>`, agent
+/// `i / chats_per_agent`) with `accept`; the customers then resume them.
+pub async fn prepare_relay(
+    env: &Env,
+    agents: usize,
+    chats_per_agent: u32,
+    phases: usize,
+) -> Result<Prepared> {
+    let begun = Instant::now();
+    let ctx = Arc::new(Ctx::new(env, None, phases, false));
+    let per = chats_per_agent as usize;
+    let consoles: Vec<Ws> = stream::iter(0..agents)
+        .map(|a| {
+            let ctx = ctx.clone();
+            async move {
+                let chats: Vec<String> = (a * per..(a + 1) * per)
+                    .map(|i| ctx.relay_conversation(i))
+                    .collect();
+                crate::agent::connect_relay(&ctx, &chats).await
+            }
+        })
+        .buffered(16)
+        .try_collect()
+        .await?;
+    let db = Db::connect(&env.db_url).await?;
+    println!(
+        "setup (relay): {} agent consoles in {:.1}s; {} source addresses; run tag {}; load {}",
+        consoles.len(),
         begun.elapsed().as_secs_f64(),
         ctx.sources.len(),
         ctx.tag,

@@ -121,6 +121,31 @@ impl Db {
         })
     }
 
+    /// Reads a reference relay's rows (`relay_messages`, Postgres only):
+    /// messages and seq gaps; a relay has no public_seq, conversations or
+    /// routing. `tag` is the conversation-id prefix.
+    pub async fn stored_relay(&self, tag: &str) -> Result<Stored> {
+        let pattern = format!("{tag}%");
+        let p = pattern.as_str();
+        let messages = scalar!(
+            self,
+            "select count(*) from relay_messages where conversation_id like $1",
+            p
+        );
+        let seq_gaps = scalar!(
+            self,
+            "select count(*) from (select conversation_id, count(*) as n, min(seq) as lo, \
+             max(seq) as hi from relay_messages where conversation_id like $1 \
+             group by conversation_id) t where t.lo <> 1 or t.hi <> t.n",
+            p
+        );
+        Ok(Stored {
+            messages,
+            seq_gaps,
+            ..Stored::default()
+        })
+    }
+
     /// Postgres processes whose CPU counts toward the run: the backends of
     /// this database (the server's pool) and the shared WAL writer,
     /// checkpointer and background writer. Other databases on the same
