@@ -33,6 +33,16 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     ("GET", "/readyz", [P, P, P, P, P]),
     ("POST", "/api/login", [P, P, P, P, P]),
     ("GET", "/api/me", [U, U, P, P, P]),
+    ("GET", "/api/colleagues", [U, U, P, P, P]),
+    ("GET", "/api/live", [U, U, F, F, P]),
+    ("GET", "/api/widget/config", [P, P, P, P, P]),
+    ("POST", "/api/users/{id}/password", [U, U, F, F, P]),
+    ("PUT", "/api/users/{id}", [U, U, F, F, P]),
+    // Unknown ids (see `fill`): a supervisor gets 404.
+    ("PUT", "/api/queues/{id}", [U, U, F, F, N]),
+    ("PUT", "/api/profiles/{id}", [U, U, F, F, N]),
+    ("DELETE", "/api/queues/{id}", [U, U, F, F, N]),
+    ("DELETE", "/api/profiles/{id}", [U, U, F, F, N]),
     ("POST", "/api/me/password", [U, U, P, P, P]),
     ("GET", "/api/queues", [U, U, P, P, P]),
     ("POST", "/api/queues", [U, U, F, F, P]),
@@ -73,6 +83,7 @@ const MATRIX: &[(&str, &str, [Expect; 5])] = &[
     // The owner deletes first; afterwards it is gone for everyone.
     ("DELETE", "/api/me/predefined/{id}", [U, U, P, N, N]),
     ("DELETE", "/api/predefined/{id}", [U, U, F, F, P]),
+    ("DELETE", "/api/sites/{id}", [U, U, F, F, P]),
     ("POST", "/api/logout", [P, P, P, P, P]),
 ];
 
@@ -146,6 +157,8 @@ impl Fixture {
     fn fill(&self, path: &str) -> String {
         let id = if path.starts_with("/api/users/") {
             self.user_id.to_string()
+        } else if path.starts_with("/api/queues/") || path.starts_with("/api/profiles/") {
+            "999999".to_owned()
         } else if path.starts_with("/api/sites/") {
             self.site_id.to_string()
         } else if path.starts_with("/api/predefined/") {
@@ -180,7 +193,9 @@ async fn json_post(app: &TestApp, path: &str, cookie: &str, body: Value) -> Valu
 
 async fn fixture(app: &TestApp) -> Fixture {
     app.add_agent("alice", 3).await;
-    let bob = app.add_agent("bob", 3).await;
+    app.add_agent("bob", 3).await;
+    // The target of the user routes (a password reset ends its sessions).
+    let carol = app.add_agent("carol", 3).await;
     app.add_supervisor("sam").await;
     let mut agent = app.ready_agent("alice").await;
     let (chat, token) = app.start_chat("Carla").await;
@@ -248,7 +263,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         alice,
         bob: bob_cookie,
         sam,
-        user_id: bob.0,
+        user_id: carol.0,
         site_id: site["id"].as_i64().expect("site id"),
         shared_predefined: shared["id"].as_i64().expect("predefined id"),
         personal_predefined: personal["id"].as_i64().expect("personal id"),
