@@ -27,6 +27,10 @@ pub enum CloseReason {
     Replaced,
     /// The session was ended (logout, password change): close code 4003.
     SessionEnded,
+    /// An actor the connection was attached to stopped abnormally (it
+    /// panicked): close code 1012, so the client reconnects and resumes from
+    /// the store, which restarts the actor.
+    Restarting,
 }
 
 /// The sending half: cheap to clone, shared by actors.

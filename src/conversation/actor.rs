@@ -11,13 +11,15 @@ use crate::domain::conversation::{
 };
 use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{AttachmentId, ConversationId, UserId};
-use crate::outbox::{Frame, Outbox};
+use crate::outbox::{CloseReason, Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, EventData, ServerEvent};
 use crate::store::{
     AttachmentMeta, Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError,
 };
 use crate::writer::CommitWriter;
+use futures_util::FutureExt;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -34,7 +36,21 @@ pub(super) fn spawn(
 ) {
     tokio::spawn(async move {
         match Actor::load(id.clone(), store, writer).await {
-            Ok(actor) => actor.run(rx).await,
+            Ok(actor) => {
+                // A panic (a bug) must cost one conversation's live state,
+                // never the process. Tokio would contain it too; catching it
+                // here names the conversation in the log. Unwinding drops the
+                // actor: `Drop` closes its connections (they resume) and the
+                // closed command channel makes the next request start a fresh
+                // actor from the store (`Conversations::actor`).
+                if AssertUnwindSafe(actor.run(rx))
+                    .catch_unwind()
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(conversation = %id.0, "conversation actor panicked; it restarts from the store on the next command");
+                }
+            }
             Err(error) => refuse_all(rx, error).await,
         }
     });
@@ -51,6 +67,8 @@ async fn refuse_all(mut rx: mpsc::Receiver<Command>, error: ChatError) {
             Command::Leave { reply, .. } => drop(reply.send(Err(error))),
             Command::Note { reply, .. } => drop(reply.send(Err(error))),
             Command::End { reply, .. } => drop(reply.send(Err(error))),
+            #[cfg(test)]
+            Command::Panic { reply } => drop(reply.send(Err(error))),
             Command::Detach { .. } | Command::Typing { .. } => {}
         }
     }
@@ -84,6 +102,19 @@ struct Actor {
     /// write, and whatever did land is delivered.
     position_uncertain: bool,
     subscribers: Vec<Subscriber>,
+}
+
+/// An actor that stops while connections are attached (a panic unwinding
+/// it, or the registry going away) closes them: they would otherwise stay
+/// open and silently miss this conversation's events. Their clients
+/// reconnect and resume from the store by `last_seq`. After a normal idle
+/// stop the list is empty.
+impl Drop for Actor {
+    fn drop(&mut self) {
+        for s in &self.subscribers {
+            s.outbox.close(CloseReason::Restarting);
+        }
+    }
 }
 
 impl From<ConversationError> for ChatError {
@@ -203,6 +234,11 @@ impl Actor {
             }
             Command::End { party, name, reply } => {
                 let _ = reply.send(self.end(party, name).await);
+            }
+            #[cfg(test)]
+            Command::Panic { reply } => {
+                drop(reply);
+                panic!("injected conversation actor panic");
             }
         }
     }

@@ -183,6 +183,12 @@ enum Command {
         name: String,
         reply: Reply<(ConversationState, Vec<UserId>)>,
     },
+    /// Test seam: makes the actor panic, to prove a panic is contained. It
+    /// exists only in the crate's unit tests, so no build can trigger it.
+    #[cfg(test)]
+    Panic {
+        reply: Reply<()>,
+    },
 }
 
 /// The registry of conversation actors.
@@ -359,5 +365,84 @@ impl Conversations {
     /// Number of running conversation actors.
     pub fn live_count(&self) -> usize {
         self.actors.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{self, CloseReason};
+    use crate::store::{self, NewConversation};
+
+    async fn chat() -> (Conversations, ConversationId) {
+        let store = store::connect("sqlite::memory:", 1).await.expect("store");
+        let queue = store.create_queue("Support", 30, 0).await.expect("queue");
+        let id = ConversationId::random();
+        store
+            .create_conversation(NewConversation {
+                id: id.clone(),
+                queue,
+                customer_token_hash: "h".into(),
+                customer_name: Some("Carla".into()),
+                customer_email: None,
+                now: 1_764_090_000_000,
+            })
+            .await
+            .expect("conversation");
+        let writer = CommitWriter::spawn(store.clone());
+        (Conversations::new(store, writer), id)
+    }
+
+    async fn say(chats: &Conversations, id: &ConversationId, msg_id: &str, text: &str) -> Ack {
+        let contribution = Contribution::Message {
+            text: MessageText::parse(text.into()).expect("text"),
+            audience: Audience::Everyone,
+            attachments: Vec::new(),
+        };
+        let msg_id = ClientMsgId::parse(msg_id.into()).expect("id");
+        chats
+            .send(id, Party::Customer, "Carla", msg_id, contribution)
+            .await
+            .expect("send")
+    }
+
+    /// A panicking actor costs neither the process nor a message: its
+    /// connection is closed so the client resumes, the next command starts a
+    /// fresh actor from the store, numbering continues and a resend is
+    /// still recognised.
+    #[tokio::test]
+    async fn a_panicking_actor_closes_its_connections_and_restarts_from_the_store() {
+        let (chats, id) = chat().await;
+        let (outbox, inbox) = outbox::channel();
+        chats
+            .attach(&id, Party::Customer, outbox, 0)
+            .await
+            .expect("attach");
+        let first = say(&chats, &id, "m1", "before the panic").await;
+
+        let panicked = chats.request(&id, |reply| Command::Panic { reply }).await;
+        assert_eq!(panicked, Err(ChatError::Unavailable));
+        assert_eq!(inbox.kick.kicked().await, CloseReason::Restarting);
+
+        let resent = say(&chats, &id, "m1", "before the panic").await;
+        assert!(resent.duplicate);
+        assert_eq!(resent.seq, first.seq);
+        let second = say(&chats, &id, "m2", "after the panic").await;
+        assert!(!second.duplicate);
+        assert_eq!(second.seq, first.seq + 1);
+        assert_eq!(second.public_seq, first.public_seq.map(|s| s + 1));
+
+        // The client reconnects and resumes from before the panic.
+        let (outbox, _inbox) = outbox::channel();
+        let resumed = chats
+            .attach(&id, Party::Customer, outbox, 0)
+            .await
+            .expect("resume");
+        assert_eq!(Some(resumed.view.last_seq), second.public_seq);
+        let texts: Vec<&str> = resumed.backlog.iter().map(|f| f.as_ref()).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(texts[0].contains("before the panic"), "{texts:?}");
+        assert!(texts[1].contains("after the panic"), "{texts:?}");
+        assert_eq!(chats.live_count(), 1);
     }
 }

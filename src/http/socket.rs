@@ -134,6 +134,7 @@ async fn close_kicked(socket: &mut WebSocket, reason: CloseReason) {
         ),
         CloseReason::Replaced => (close_code::REPLACED, "signed in from another connection"),
         CloseReason::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
+        CloseReason::Restarting => (close_code::RESTARTING, "restarted; reconnect and resume"),
     };
     close(socket, code, text).await;
 }
