@@ -96,7 +96,13 @@ malloc_env=()
 if [ "$mmap_threshold" != off ]; then malloc_env=("MALLOC_MMAP_THRESHOLD_=$mmap_threshold"); fi
 case "$server" in
   switchboard)
+    # The load generator opens thousands of sockets from a few loopback
+    # addresses and each sends frames faster than one person would: raise the
+    # per-address abuse limits of config/default.toml [limits] for the run.
     env "${malloc_env[@]}" SWITCHBOARD__DATABASE__URL="$url" SWITCHBOARD__SERVER__BIND="127.0.0.1:$port" \
+      SWITCHBOARD__LIMITS__CONNECTIONS_PER_IP=100000 SWITCHBOARD__LIMITS__CONNECTIONS_TOTAL=200000 \
+      SWITCHBOARD__LIMITS__IP_FRAMES_BURST=1000000 SWITCHBOARD__LIMITS__IP_FRAMES_PER_SEC=1000000 \
+      SWITCHBOARD__LIMITS__FRAMES_BURST=10000 SWITCHBOARD__LIMITS__FRAMES_PER_SEC=10000 \
       RUST_LOG="${RUST_LOG:-switchboard=warn}" \
       "${BENCH_SWITCHBOARD_BIN:-$bin/switchboard}" --root . serve >"$work/server.log" 2>&1 &
     ;;

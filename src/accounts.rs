@@ -102,6 +102,7 @@ pub async fn create_user(store: &DynStore, spec: UserSpec) -> Result<CreatedUser
             display_name,
             role: spec.role,
             capacity,
+            disabled: false,
         },
         generated_password: generated.then_some(password),
     })

@@ -17,6 +17,68 @@ pub struct Settings {
     pub mail: MailSettings,
     #[serde(default)]
     pub attachments: AttachmentSettings,
+    /// Abuse limits: connections, frame rates, timeouts, login attempts.
+    #[serde(default)]
+    pub limits: LimitSettings,
+}
+
+/// Every abuse limit in one place (`[limits]` in `config/default.toml`).
+/// The defaults suit one site behind one public address per customer; a
+/// benchmark from a few loopback addresses raises the per-address ones.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Open TCP connections from one IP address; more get 429 `too_many_connections`.
+    pub connections_per_ip: usize,
+    /// Open TCP connections in total; more get 503 `too_many_connections`.
+    pub connections_total: usize,
+    /// Seconds a client may take to send a request's headers (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// WebSocket frames one connection may send in a burst, and per second after it.
+    pub frames_burst: u32,
+    pub frames_per_sec: u32,
+    /// The same for all WebSocket connections of one IP address together.
+    pub ip_frames_burst: u32,
+    pub ip_frames_per_sec: u32,
+    /// Frames refused as `rate_limited` on one connection before it is
+    /// closed with 1008 (policy violation).
+    pub rate_limited_frames_before_close: u32,
+    /// Failed logins per account and IP address within `login_window_secs`
+    /// before further attempts get 429 with `Retry-After`.
+    pub login_failures: u32,
+    pub login_window_secs: u64,
+    /// Seconds shutdown waits for open WebSockets to finish their last command.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            connections_per_ip: 50,
+            connections_total: 10_000,
+            header_read_timeout_secs: 5,
+            frames_burst: 60,
+            frames_per_sec: 20,
+            ip_frames_burst: 300,
+            ip_frames_per_sec: 100,
+            rate_limited_frames_before_close: 200,
+            login_failures: 5,
+            login_window_secs: 900,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl LimitSettings {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+    pub fn login_window(&self) -> Duration {
+        Duration::from_secs(self.login_window_secs)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -207,5 +269,12 @@ mod tests {
         let settings = Settings::load(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("load");
         assert!(!settings.mail.enabled);
         assert_eq!(settings.mail.tls, SmtpTls::None);
+    }
+
+    #[test]
+    fn default_toml_limits_match_the_built_in_defaults() {
+        let settings = Settings::load(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("load");
+        let (file, built_in) = (settings.limits, LimitSettings::default());
+        assert_eq!(format!("{file:?}"), format!("{built_in:?}"));
     }
 }

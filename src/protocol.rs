@@ -14,9 +14,13 @@ use std::collections::HashMap;
 /// Largest accepted WebSocket frame (text or binary), in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// Commands of the agent console.
+/// Commands of the agent console. Unknown fields are refused
+/// (`invalid_request`) rather than ignored, so a misspelt flag such as
+/// `privat: true` never silently sends a public message. Field-less
+/// commands are empty struct variants: serde ignores extra fields of unit
+/// variants even with `deny_unknown_fields`.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AgentCommand {
     /// Start taking work with one of the agent's profiles. `resume` maps
     /// conversation ids to the last `seq` the console has; missing ones
@@ -85,7 +89,7 @@ pub enum AgentCommand {
     End {
         conversation_id: String,
     },
-    Ping,
+    Ping {},
 }
 
 /// The statuses an agent can choose.
@@ -96,9 +100,10 @@ pub enum StatusChoice {
     NotReady,
 }
 
-/// Commands of the customer widget. `resume` must come first.
+/// Commands of the customer widget. `resume` must come first. Unknown
+/// fields are refused, as for the console.
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CustomerCommand {
     Resume {
         conversation_id: String,
@@ -129,8 +134,8 @@ pub enum CustomerCommand {
         client_msg_id: String,
         offer_id: String,
     },
-    End,
-    Ping,
+    End {},
+    Ping {},
 }
 
 /// Every `type` a client may send; used to tell an unknown type from a
@@ -193,13 +198,25 @@ pub enum ErrorCode {
     AgentUnavailable,
     /// The last agent cannot leave while the customer is connected: end or transfer.
     LastAgent,
-    /// Too many frames on this connection: slow down (nothing was done).
+    /// Too many frames on this connection or from this address: slow down
+    /// (nothing was done); retryable.
     RateLimited,
+    /// The page's `Origin` is not one of the conversation's site's origins.
+    OriginNotAllowed,
     /// A `send` lists an attachment that is malformed, unknown, another
     /// sender's or conversation's, or already attached to a message.
     InvalidAttachment,
     Unavailable,
     Internal,
+}
+
+impl ErrorCode {
+    /// Whether nothing was done and the same command (with the same
+    /// `client_msg_id`) should be sent again later: the store or an actor
+    /// was unavailable, or the connection was over its rate.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable | ErrorCode::RateLimited)
+    }
 }
 
 /// How an offer disappeared from an agent's console.
@@ -230,6 +247,10 @@ pub struct UserView {
     pub username: String,
     pub display_name: String,
     pub role: crate::domain::account::Role,
+    /// Maximum number of concurrent chats.
+    pub capacity: u32,
+    /// A disabled user cannot log in.
+    pub disabled: bool,
 }
 
 impl From<&User> for UserView {
@@ -239,6 +260,8 @@ impl From<&User> for UserView {
             username: u.username.clone(),
             display_name: u.display_name.clone(),
             role: u.role,
+            capacity: u.capacity,
+            disabled: u.disabled,
         }
     }
 }
@@ -452,6 +475,10 @@ pub enum ServerEvent {
         conversation_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         client_msg_id: Option<String>,
+        /// Present (true) when the same command may simply be sent again
+        /// later: see [`ErrorCode::is_retryable`].
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retryable: bool,
     },
     Pong,
     /// The server is stopping; reconnect and resume.
@@ -477,6 +504,7 @@ impl ServerEvent {
             message: message.into(),
             conversation_id: None,
             client_msg_id: None,
+            retryable: code.is_retryable(),
         }
     }
 
@@ -578,11 +606,46 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_are_refused_on_every_command() {
+        for frame in [
+            r#"{"type":"ping","x":1}"#,
+            r#"{"type":"end","conversation_id":"c","x":1}"#,
+            r#"{"type":"send","conversation_id":"c","client_msg_id":"m","privat":true}"#,
+        ] {
+            let error = decode::<AgentCommand>(frame).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{frame}");
+        }
+        for frame in [r#"{"type":"ping","x":1}"#, r#"{"type":"end","x":null}"#] {
+            let error = decode::<CustomerCommand>(frame).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{frame}");
+        }
+        assert!(matches!(
+            decode::<AgentCommand>(r#"{"type":"ping"}"#),
+            Ok(AgentCommand::Ping {})
+        ));
+        assert!(matches!(
+            decode::<CustomerCommand>(r#"{"type":"end"}"#),
+            Ok(CustomerCommand::End {})
+        ));
+    }
+
+    #[test]
     fn events_are_tagged_by_type() {
         let frame = ServerEvent::error(ErrorCode::TextTooLong, "too long").to_frame();
         let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
         assert_eq!(v["type"], "error");
         assert_eq!(v["code"], "text_too_long");
         assert!(v.get("conversation_id").is_none());
+        assert!(v.get("retryable").is_none(), "only retryable errors say so");
+    }
+
+    #[test]
+    fn unavailable_and_rate_limited_are_retryable() {
+        for code in [ErrorCode::Unavailable, ErrorCode::RateLimited] {
+            let frame = ServerEvent::error(code, "later").to_frame();
+            let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+            assert_eq!(v["retryable"], true, "{code:?}");
+        }
+        assert!(!ErrorCode::ConversationEnded.is_retryable());
     }
 }

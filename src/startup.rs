@@ -4,14 +4,14 @@
 use crate::attachments::LocalDiskStore;
 use crate::config::Settings;
 use crate::conversation::Conversations;
-use crate::http::{app, AppState};
+use crate::http::limits::AbuseLimits;
+use crate::http::{app, serve, AppState};
 use crate::mail;
 use crate::routing::{Router, RouterConfig};
 use crate::seed;
 use crate::store::{self, DynStore};
 use crate::writer::CommitWriter;
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +68,8 @@ impl Application {
             blobs: Arc::new(blobs),
             attachments: Arc::new(settings.attachments),
             shutdown,
+            limits: Arc::new(AbuseLimits::new(settings.limits)),
+            sockets: tokio_util::task::TaskTracker::new(),
         };
         Ok(Self {
             listener,
@@ -85,7 +87,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves: then stops accepting, tells every
-    /// socket the server is restarting, and waits for requests in flight.
+    /// socket the server is restarting (`shutting_down`, close 1012), waits
+    /// for requests in flight and for each socket to finish its command in
+    /// progress (so an acknowledged commit is never cut off), each bounded
+    /// by `limits.shutdown_grace_secs`.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -95,17 +100,17 @@ impl Application {
             shutdown.await;
             let _ = shutdown_tx.send(true);
         };
-        // Without TCP_NODELAY, a frame written right after another (an
-        // event after an ack, or events of several chats to one console)
-        // waits for the client's delayed ACK: ~40 ms at p99 in the S2
-        // benchmark (docs/performance.md).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, app(self.state))
-            .with_graceful_shutdown(signal)
-            .await
+        let limits = self.state.limits.settings.clone();
+        let grace = limits.shutdown_grace();
+        let sockets = self.state.sockets.clone();
+        serve::serve(self.listener, app(self.state), &limits, grace, signal).await?;
+        sockets.close();
+        if tokio::time::timeout(grace, sockets.wait()).await.is_err() {
+            tracing::warn!(
+                open = sockets.len(),
+                "WebSockets still open after the shutdown grace period"
+            );
+        }
+        Ok(())
     }
 }

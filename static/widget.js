@@ -1,10 +1,11 @@
-// Switchboard customer chat widget loader. Embed with:
-//   <script src="https://chat.example.com/widget.js" data-queue="Support" async></script>
-// or, for a configured site (docs/identity.md), with its key and optionally
-// an identity token signed by the site's backend:
-//   <script src="https://chat.example.com/widget.js" data-site="shop"
-//           data-identity-token="eyJ…" async></script>
-// A page that gets the token later calls Switchboard.identify(token).
+// Switchboard customer chat widget loader. Embed with one script tag:
+//   <script src="https://chat.example.com/widget.js" data-site="shop" async></script>
+// Optional attributes:
+//   data-identity-token="eyJ…"  identity token signed by the site's backend (docs/identity.md)
+//   data-prechat="true"         ask for name and e-mail before the chat starts
+//   data-queue="Support"        a queue by name (without data-site: the only setting)
+//   data-label="Chat with us"   the launcher's text
+// A page that gets the token later calls SwitchboardWidget.identify(token).
 // Adds a launcher button to the host page; the chat itself runs in an iframe
 // served from the same origin as this script. Styles are set through the
 // CSSOM (not style attributes), so a strict host Content-Security-Policy works.
@@ -17,12 +18,16 @@
   const origin = new URL(script.src).origin;
   const site = script.dataset.site || "";
   const queue = script.dataset.queue || (site ? "" : "Support");
-  const label = script.dataset.label || "Chat with us";
+  const prechat = script.dataset.prechat === "true";
+  const danish = /^(da|nb|no)\b/i.test(navigator.language || "");
+  const label = script.dataset.label || (danish ? "Skriv med os" : "Chat with us");
+  const closeLabel = danish ? "Luk chat" : "Close chat";
   const openKey = "switchboard-widget-open:" + (site ? "site:" + site : queue);
   let identityToken = script.dataset.identityToken || null;
 
   const button = document.createElement("button");
   button.type = "button";
+  button.dataset.testid = "widget-launcher";
   button.textContent = label;
   button.setAttribute("aria-expanded", "false");
   Object.assign(button.style, {
@@ -39,12 +44,13 @@
     const params = new URLSearchParams();
     if (site) params.set("site", site);
     if (queue) params.set("queue", queue);
+    if (prechat) params.set("prechat", "true");
     frame.src = origin + "/widget/frame.html?" + params;
     // The token goes by postMessage to our origin only, never in the URL
     // (URLs end up in logs and Referer headers).
     frame.addEventListener("load", sendIdentity);
-    frame.title = "Customer chat";
-    frame.id = "switchboard-chat-frame";
+    frame.title = "Chat";
+    frame.id = "switchboard-frame";
     Object.assign(frame.style, {
       position: "fixed", right: "20px", bottom: "76px", zIndex: "2147483000",
       width: "min(370px, calc(100vw - 40px))", height: "min(560px, calc(100vh - 100px))",
@@ -61,21 +67,29 @@
     }
   }
 
-  window.Switchboard = Object.freeze({
+  const api = Object.freeze({
     /** Hands the widget an identity token signed by the site's backend. */
     identify(token) {
       identityToken = String(token);
       sendIdentity();
     },
   });
+  window.SwitchboardWidget = api;
+  // The older name, kept for pages that already call it.
+  window.Switchboard = api;
+  window.dispatchEvent(new Event("switchboard:ready"));
 
   function setOpen(open, focus) {
     if (open && !frame) createFrame();
     if (frame) frame.style.display = open ? "block" : "none";
     button.setAttribute("aria-expanded", String(open));
-    button.textContent = open ? "Close chat" : label;
+    button.textContent = open ? closeLabel : label;
     try { sessionStorage.setItem(openKey, open ? "1" : ""); } catch (_) { /* storage blocked */ }
-    if (focus && open) frame.focus();
+    if (focus && open) {
+      frame.focus();
+      // Into the frame's first field (same origin, so this is allowed).
+      try { frame.contentWindow.focus(); } catch (_) { /* not loaded yet */ }
+    }
     if (focus && !open) button.focus();
   }
 

@@ -127,6 +127,8 @@ pub struct User {
     pub role: Role,
     /// Maximum number of concurrent chats.
     pub capacity: u32,
+    /// A disabled user cannot log in and has no live session.
+    pub disabled: bool,
 }
 
 #[cfg(test)]

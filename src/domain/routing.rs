@@ -138,6 +138,27 @@ pub struct QueuePlace {
     pub estimated_wait_secs: Option<u32>,
 }
 
+/// One queue in the live view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueLoad {
+    pub queue: QueueId,
+    /// Chats waiting, offered ones included.
+    pub waiting: u32,
+    /// How long the oldest waiting chat has waited; 0 when none waits.
+    pub longest_wait_secs: u64,
+    /// Signed-in agents who are Ready and serve this queue.
+    pub agents_ready: u32,
+}
+
+/// One signed-in agent in the live view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLoad {
+    pub agent: UserId,
+    pub status: AgentStatus,
+    pub open_chats: u32,
+    pub capacity: u32,
+}
+
 /// Whom an invitation is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InviteTarget {
@@ -674,6 +695,53 @@ impl RoutingState {
     /// Number of chats waiting (offered or not).
     pub fn waiting_count(&self) -> usize {
         self.chats.len()
+    }
+
+    /// The load of every known queue and the state of every signed-in
+    /// agent, for the supervisors' live view. `now_wall_ms` is the wall
+    /// clock (the queue entry times are wall-clock times). Sorted by id.
+    pub fn live(&self, now_wall_ms: i64) -> (Vec<QueueLoad>, Vec<AgentLoad>) {
+        let mut queues: Vec<QueueLoad> = self
+            .queues
+            .keys()
+            .map(|&queue| {
+                let waiting: Vec<i64> = self
+                    .chats
+                    .values()
+                    .filter(|c| c.init.queue == queue)
+                    .map(|c| c.init.enqueued_at_ms)
+                    .collect();
+                let oldest = waiting.iter().min().copied();
+                let agents_ready = self
+                    .agents
+                    .values()
+                    .filter(|a| {
+                        a.status == AgentStatus::Ready && a.takes_chat && a.queues.contains(&queue)
+                    })
+                    .count();
+                QueueLoad {
+                    queue,
+                    waiting: waiting.len() as u32,
+                    longest_wait_secs: oldest.map_or(0, |at| {
+                        (now_wall_ms.saturating_sub(at).max(0) / 1000) as u64
+                    }),
+                    agents_ready: agents_ready as u32,
+                }
+            })
+            .collect();
+        queues.sort_by_key(|q| q.queue);
+        let mut agents: Vec<AgentLoad> = self
+            .agents
+            .iter()
+            .map(|(&agent, a)| AgentLoad {
+                agent,
+                status: a.status.clone(),
+                open_chats: a.open_chats,
+                capacity: a.capacity,
+            })
+            .collect();
+        agents.sort_by_key(|a| a.agent);
+        (queues, agents)
     }
 
     /// Whether an agent could take an invitation right now: signed in with

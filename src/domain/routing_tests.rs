@@ -485,3 +485,47 @@ fn a_plan_gives_each_agent_one_offer() {
     assert_eq!(s.plan_offers(10), vec![(chat(1), A, 1)]);
     assert_eq!(s.plan_offers(0), Vec::new());
 }
+
+#[test]
+fn live_view_counts_waiting_chats_oldest_wait_and_ready_agents() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1, Q2], AgentStatus::Ready), 0);
+    s.agent_online(
+        B,
+        sign_in(&[Q1], AgentStatus::not_ready("Lunch").unwrap()),
+        0,
+    );
+    s.enqueue(chat(1), waiting(Q1, 10_000));
+    s.enqueue(chat(2), waiting(Q1, 4_000));
+
+    let (queues, agents) = s.live(16_500);
+
+    assert_eq!(
+        queues,
+        vec![
+            QueueLoad {
+                queue: Q1,
+                waiting: 2,
+                longest_wait_secs: 12,
+                agents_ready: 1
+            },
+            QueueLoad {
+                queue: Q2,
+                waiting: 0,
+                longest_wait_secs: 0,
+                agents_ready: 1
+            },
+        ]
+    );
+    assert_eq!(agents.len(), 2);
+    assert_eq!(
+        (agents[0].agent, &agents[0].status),
+        (A, &AgentStatus::Ready)
+    );
+    assert_eq!(
+        agents[1].status,
+        AgentStatus::NotReady {
+            reason: "Lunch".into()
+        }
+    );
+}

@@ -3,10 +3,11 @@
 
 use super::attachments::message_input;
 use super::error::AppError;
-use super::extract::CurrentUser;
+use super::extract::{CurrentUser, PeerIp};
 use super::socket::{self, SocketSession};
 use super::AppState;
-use crate::conversation::Contribution;
+use crate::conversation::audience::Rendered;
+use crate::conversation::{Contribution, MAX_EVENTS_PER_CONVERSATION};
 use crate::domain::account::{AgentStatus, Profile, User};
 use crate::domain::conversation::Audience;
 use crate::domain::conversation::Party;
@@ -41,6 +42,7 @@ pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    PeerIp(ip): PeerIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
@@ -49,6 +51,8 @@ pub async fn upgrade(
     }
     let profiles = state.store.profiles_of_user(user.id).await?;
     Ok(socket::limits(ws).on_upgrade(move |ws| async move {
+        let _live = state.sockets.token();
+        let state_limits = state.limits.clone();
         let (outbox, inbox) = outbox::channel();
         let hello = ServerEvent::Hello {
             user: UserView::from(&user),
@@ -63,9 +67,13 @@ pub async fn upgrade(
             signed_in: None,
             attached: HashSet::new(),
         };
-        socket::drive(ws, session, inbox, shutdown, vec![hello]).await;
+        let guard = socket::FrameGuard::new(state_limits, ip);
+        socket::drive(ws, session, inbox, shutdown, vec![hello], guard).await;
     }))
 }
+
+/// Chats that ended while the console was away, replayed per `sign_in`.
+const MAX_CLOSED_RESUMES: usize = 100;
 
 pub(super) struct AgentSession {
     pub(super) state: AppState,
@@ -90,6 +98,7 @@ pub(super) fn conversation_error(
         message: message.into(),
         conversation_id: Some(id.to_owned()),
         client_msg_id: client_msg_id.map(str::to_owned),
+        retryable: code.is_retryable(),
     }
     .to_frame()]
 }
@@ -116,7 +125,7 @@ impl SocketSession for AgentSession {
             Err(e) => return error(e.code, e.message),
         };
         match command {
-            AgentCommand::Ping => vec![ServerEvent::Pong.to_frame()],
+            AgentCommand::Ping {} => vec![ServerEvent::Pong.to_frame()],
             AgentCommand::SignIn { profile_id, resume } => self.sign_in(profile_id, resume).await,
             _ if self.signed_in.is_none() => {
                 error(ErrorCode::NotSignedIn, "sign in with a profile first")
@@ -263,6 +272,7 @@ impl AgentSession {
                 }
             }
         }
+        backlog.extend(self.closed_backlog(&resume).await);
         let mut frames = vec![ServerEvent::SignedIn {
             profile,
             label: agent_state.status.label(agent_state.open_chats),
@@ -273,6 +283,45 @@ impl AgentSession {
         .to_frame()];
         frames.extend(backlog);
         frames
+    }
+
+    /// The rest of the chats the console resumes that ended while it was
+    /// away (say, the customer ended one while the server restarted): their
+    /// last events, `ended` included, would otherwise never reach it. Only
+    /// chats this agent took part in; at most [`MAX_CLOSED_RESUMES`] of them.
+    async fn closed_backlog(&self, resume: &HashMap<String, i64>) -> Vec<Frame> {
+        let mut backlog = Vec::new();
+        let closed = resume.iter().filter_map(|(raw, after)| {
+            ConversationId::parse(raw)
+                .filter(|id| !self.attached.contains(id))
+                .map(|id| (id, *after))
+        });
+        for (id, after) in closed.take(MAX_CLOSED_RESUMES) {
+            match self.state.store.took_part(&id, self.user.id).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, conversation = %id, "could not check a resumed chat");
+                    continue;
+                }
+            }
+            match self
+                .state
+                .store
+                .events_after(&id, after.max(0), MAX_EVENTS_PER_CONVERSATION + 100)
+                .await
+            {
+                Ok(events) => backlog.extend(
+                    events
+                        .iter()
+                        .filter_map(|e| Rendered::new(e).frame_for(self.party())),
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, conversation = %id, "could not replay a closed chat")
+                }
+            }
+        }
+        backlog
     }
 
     async fn set_status(&mut self, status: StatusChoice, reason: Option<String>) -> Vec<Frame> {

@@ -38,6 +38,8 @@ struct SearchParams {
     agent_id: Option<String>,
     customer: Option<String>,
     text: Option<String>,
+    /// Free search: message text, customer name or e-mail.
+    q: Option<String>,
     from: Option<String>,
     to: Option<String>,
     state: Option<String>,
@@ -112,6 +114,7 @@ fn filter(p: SearchParams) -> Result<ConversationFilter, AppError> {
         agent: number(p.agent_id, "agent_id")?.map(UserId),
         customer: needle(p.customer, "customer")?,
         text: needle(p.text, "text")?,
+        any: needle(p.q, "q")?,
         from: number(p.from, "from")?,
         to: number(p.to, "to")?,
         states: states(p.state)?,

@@ -2,7 +2,9 @@
 //! the conversation id and its bearer token; a token of another
 //! conversation is answered exactly like an unknown one (not found).
 
+use super::agent_ws::origin_allowed;
 use super::attachments::message_input;
+use super::extract::PeerIp;
 use super::socket::{self, SocketSession};
 use super::AppState;
 use crate::auth::token_hash;
@@ -15,18 +17,28 @@ use crate::protocol::{decode, CustomerCommand, ErrorCode, ServerEvent};
 use crate::transcript_mail::spawn_automatic_transcript;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 
-pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     socket::limits(ws).on_upgrade(move |ws| async move {
+        let _live = state.sockets.token();
         let (outbox, inbox) = outbox::channel();
         let shutdown = state.shutdown.clone();
+        let state_limits = state.limits.clone();
         let session = CustomerSession {
             state,
             outbox,
             chat: None,
+            headers,
         };
-        socket::drive(ws, session, inbox, shutdown, Vec::new()).await;
+        let guard = socket::FrameGuard::new(state_limits, ip);
+        socket::drive(ws, session, inbox, shutdown, Vec::new(), guard).await;
     })
 }
 
@@ -40,6 +52,9 @@ struct CustomerSession {
     state: AppState,
     outbox: Outbox,
     chat: Option<ResumedChat>,
+    /// The upgrade request's headers: its `Origin` is checked against the
+    /// conversation's site on `resume`.
+    headers: HeaderMap,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>, client_msg_id: Option<String>) -> Vec<Frame> {
@@ -48,6 +63,7 @@ fn error(code: ErrorCode, message: impl Into<String>, client_msg_id: Option<Stri
         message: message.into(),
         conversation_id: None,
         client_msg_id,
+        retryable: code.is_retryable(),
     }
     .to_frame()]
 }
@@ -66,7 +82,7 @@ impl SocketSession for CustomerSession {
         {
             return self.resume(&conversation_id, &token, last_seq).await;
         }
-        if let CustomerCommand::Ping = command {
+        if let CustomerCommand::Ping {} = command {
             return vec![ServerEvent::Pong.to_frame()];
         }
         let Some(chat) = &self.chat else {
@@ -75,7 +91,7 @@ impl SocketSession for CustomerSession {
         let conversations = &self.state.conversations;
         match command {
             CustomerCommand::Resume { .. } => Vec::new(),
-            CustomerCommand::Ping => vec![ServerEvent::Pong.to_frame()],
+            CustomerCommand::Ping {} => vec![ServerEvent::Pong.to_frame()],
             CustomerCommand::Typing { typing } => {
                 conversations.typing(&chat.id, Party::Customer, &chat.name, typing, false);
                 Vec::new()
@@ -116,7 +132,7 @@ impl SocketSession for CustomerSession {
                 };
                 self.contribute(client_msg_id, answer).await
             }
-            CustomerCommand::End => match conversations
+            CustomerCommand::End {} => match conversations
                 .end(&chat.id, Party::Customer, &chat.name)
                 .await
             {
@@ -211,6 +227,19 @@ impl CustomerSession {
             Ok(_) => return not_found(),
             Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
         };
+        // A site's widget may be opened only from that site's pages (or our
+        // own frame); a foreign page holding a stolen token gets nothing.
+        match self.state.store.site_of_conversation(&id).await {
+            Ok(Some(site)) if !origin_allowed(&self.headers, &site.allowed_origins) => {
+                return error(
+                    ErrorCode::OriginNotAllowed,
+                    "this page may not open the chat",
+                    None,
+                );
+            }
+            Ok(_) => {}
+            Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
+        }
         let attached = match self
             .state
             .conversations

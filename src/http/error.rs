@@ -19,6 +19,13 @@ pub enum AppError {
     /// 403: authenticated but not allowed.
     #[error("forbidden")]
     Forbidden,
+    /// 403: a state-changing request from another site's page (CSRF).
+    #[error("cross-site requests are not allowed")]
+    CrossOrigin,
+    /// 429: too many failed logins for this account from this address;
+    /// retry after the given seconds.
+    #[error("too many attempts; try again later")]
+    TooManyAttempts { retry_after_secs: u64 },
     /// 404
     #[error("not found")]
     NotFound,
@@ -49,6 +56,18 @@ pub enum AppError {
     /// 507: no space is left to store uploads.
     #[error("no space left to store the upload")]
     InsufficientStorage,
+    /// 403: the account is disabled (only said after a correct password).
+    #[error("this account is disabled")]
+    AccountDisabled,
+    /// 409: chats are waiting or active in the queue.
+    #[error("chats are waiting or active in this queue")]
+    QueueBusy,
+    /// 409: a site sends its chats to the queue.
+    #[error("a site uses this queue as its default queue")]
+    QueueUsedBySite,
+    /// 409: chats from the site are waiting or active.
+    #[error("chats from this site are waiting or active")]
+    SiteBusy,
     /// 503: the store is down; retry.
     #[error("service unavailable")]
     Unavailable,
@@ -76,6 +95,8 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::CrossOrigin => (StatusCode::FORBIDDEN, "cross_origin"),
+            AppError::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::NotEnded => (StatusCode::CONFLICT, "not_ended"),
@@ -97,16 +118,26 @@ impl IntoResponse for AppError {
             AppError::InsufficientStorage => {
                 (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
             }
+            AppError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            AppError::QueueBusy => (StatusCode::CONFLICT, "queue_busy"),
+            AppError::QueueUsedBySite => (StatusCode::CONFLICT, "queue_used_by_site"),
+            AppError::SiteBusy => (StatusCode::CONFLICT, "site_busy"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (
+        let mut response = (
             status,
             Json(json!({ "error": code, "message": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if let AppError::TooManyAttempts { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+        }
+        response
     }
 }

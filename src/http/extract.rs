@@ -63,3 +63,21 @@ impl FromRequestParts<AppState> for Supervisor {
         }
     }
 }
+
+/// The client's IP address, from the connection (never from a forwarded
+/// header, which anyone can forge). Unspecified when the app is served
+/// without connection info (e.g. in-process tests).
+pub struct PeerIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        Ok(PeerIp(ip))
+    }
+}

@@ -7,17 +7,24 @@ pub mod agent_ws;
 mod attachments;
 mod chat_log;
 mod chats;
+pub mod csrf;
 mod customer_ws;
+mod directory;
 pub mod error;
 mod extract;
 mod headers;
 mod health;
 mod json;
+pub mod limits;
+mod live;
+mod manage;
 mod predefined;
+pub mod serve;
 mod session;
 mod sites;
 pub mod socket;
 mod transcripts;
+mod widget_config;
 
 use crate::attachments::DynBlobStore;
 use crate::config::{AttachmentSettings, ServerSettings};
@@ -29,6 +36,7 @@ use axum::routing::get;
 use axum::Router;
 use std::sync::Arc;
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -46,6 +54,11 @@ pub struct AppState {
     pub attachments: Arc<AttachmentSettings>,
     /// Turns true when the server is shutting down; sockets close on it.
     pub shutdown: watch::Receiver<bool>,
+    /// Abuse limits and their in-memory state.
+    pub limits: Arc<limits::AbuseLimits>,
+    /// Every upgraded WebSocket holds a token of this while it runs, so
+    /// shutdown can wait for them to finish their last command.
+    pub sockets: TaskTracker,
 }
 
 /// The whole HTTP application.
@@ -55,15 +68,23 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(session::router())
         .merge(admin::router())
+        .merge(manage::router())
+        .merge(live::router())
         .merge(chats::router())
         .merge(predefined::router())
         .merge(sites::router())
         .merge(transcripts::router())
         .merge(chat_log::router())
         .merge(attachments::router())
+        .merge(directory::router())
+        .merge(widget_config::router())
         .route("/ws/agent", get(agent_ws::upgrade))
         .route("/ws/customer", get(customer_ws::upgrade))
         .fallback_service(static_files)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::refuse_cross_site,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             headers::security_headers,

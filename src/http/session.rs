@@ -1,10 +1,13 @@
 //! Login, logout and "who am I" over HTTP with a server-side session.
 
 use super::error::AppError;
-use super::extract::{session_token, CurrentUser, SESSION_COOKIE};
+use super::extract::{session_token, CurrentUser, PeerIp, SESSION_COOKIE};
 use super::json::ApiJson;
 use super::AppState;
-use crate::auth::{dummy_hash, random_token, token_hash, verify_password, MAX_PASSWORD_CHARS};
+use crate::auth::{
+    dummy_hash, hash_password, random_token, token_hash, verify_password, MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+};
 use crate::clock::wall_ms;
 use crate::domain::account::Profile;
 use crate::protocol::UserView;
@@ -21,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/me", get(me))
+        .route("/api/me/password", post(change_password))
 }
 
 #[derive(Deserialize)]
@@ -50,10 +54,18 @@ fn cookie(state: &AppState, value: &str, max_age_secs: u64) -> Result<HeaderValu
 
 async fn login(
     State(state): State<AppState>,
+    PeerIp(ip): PeerIp,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, AppError> {
     if body.username.len() > 100 || body.password.chars().count() > MAX_PASSWORD_CHARS {
         return Err(AppError::Unauthorized);
+    }
+    // Guessing is limited per account and address; the answer says only
+    // "later", whether or not the account exists.
+    if let Some(wait) = state.limits.login_locked(&body.username, ip) {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: wait.as_secs().max(1),
+        });
     }
     let found = state.store.user_credentials(&body.username).await?;
     // Verify against a dummy hash for unknown users: same cost, same answer.
@@ -67,8 +79,15 @@ async fn login(
         .map_err(|e| AppError::Internal(e.into()))?;
     let user = match (user, valid) {
         (Some(user), true) => user,
-        _ => return Err(AppError::Unauthorized),
+        _ => {
+            state.limits.login_failed(&body.username, ip);
+            return Err(AppError::Unauthorized);
+        }
     };
+    if user.disabled {
+        return Err(AppError::AccountDisabled);
+    }
+    state.limits.login_succeeded(&body.username, ip);
     let token = random_token();
     let now = wall_ms();
     let lifetime_secs = state.server.session_hours * 3600;
@@ -118,4 +137,59 @@ async fn me(
         user: UserView::from(&user),
         profiles,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password after checking the current one, ends all
+/// their sessions (this one included) and closes their console sockets.
+/// A wrong current password counts as a failed login for the limiter.
+async fn change_password(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    PeerIp(ip): PeerIp,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<Response, AppError> {
+    let length = body.new_password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Err(AppError::BadRequest(format!(
+            "password must be {MIN_PASSWORD_CHARS}–{MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    if body.current_password.chars().count() > MAX_PASSWORD_CHARS {
+        return Err(AppError::Unauthorized);
+    }
+    if let Some(wait) = state.limits.login_locked(&user.username, ip) {
+        return Err(AppError::TooManyAttempts {
+            retry_after_secs: wait.as_secs().max(1),
+        });
+    }
+    let Some((_, hash)) = state.store.user_credentials(&user.username).await? else {
+        return Err(AppError::Unauthorized);
+    };
+    let (current, new) = (body.current_password, body.new_password);
+    let new_hash = tokio::task::spawn_blocking(move || {
+        verify_password(&current, &hash).then(|| hash_password(&new))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let new_hash = match new_hash {
+        Some(hashed) => hashed.map_err(AppError::Internal)?,
+        None => {
+            state.limits.login_failed(&user.username, ip);
+            return Err(AppError::Unauthorized);
+        }
+    };
+    state.store.change_password(user.id, &new_hash).await?;
+    state.router.session_ended(user.id).await;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie(&state, "", 0)?);
+    Ok(response)
 }

@@ -11,7 +11,7 @@ use crate::auth::random_token;
 use crate::clock::wall_ms;
 use crate::domain::ids::{QueueId, SiteId};
 use crate::domain::site::{parse_key, parse_origins, Site, SiteError};
-use crate::store::{NewSite, SiteUpdate};
+use crate::store::{DeleteOutcome, NewSite, SiteUpdate};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/sites", get(list_sites).post(create_site))
-        .route("/api/sites/{id}", put(update_site))
+        .route("/api/sites/{id}", put(update_site).delete(delete_site))
         .route("/api/sites/{id}/rotate-secret", post(rotate_secret))
 }
 
@@ -153,4 +153,20 @@ async fn rotate_secret(
         .ok_or(AppError::NotFound)?;
     tracing::info!(supervisor = %by.username, site = %site.key, "site identity secret rotated");
     Ok(Json(site.into()))
+}
+
+/// Refused while chats from the site are open; ended chats keep their log.
+async fn delete_site(
+    State(state): State<AppState>,
+    Supervisor(by): Supervisor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, AppError> {
+    match state.store.delete_site(SiteId(id)).await? {
+        DeleteOutcome::Deleted => {
+            tracing::info!(supervisor = %by.username, site = id, "site deleted");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        DeleteOutcome::NotFound => Err(AppError::NotFound),
+        DeleteOutcome::Busy | DeleteOutcome::DefaultOfSite => Err(AppError::SiteBusy),
+    }
 }

@@ -3,15 +3,21 @@
 //! command, drains the connection's outbox, and closes on a kick or on
 //! server shutdown.
 
-use crate::outbox::{CloseReason, Frame, Inbox};
+use super::limits::{AbuseLimits, Bucket};
+use crate::outbox::{CloseReason, Frame, Inbox, KickSignal};
 use crate::protocol::{ErrorCode, ServerEvent, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Close codes the server uses.
 pub mod close_code {
     pub const NORMAL: u16 = 1000;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const RESTARTING: u16 = 1012;
@@ -20,36 +26,66 @@ pub mod close_code {
     pub const SESSION_ENDED: u16 = 4003;
 }
 
-/// Frames a connection may send in a burst, and per second after it.
-pub const RATE_BURST: f64 = 60.0;
-pub const RATE_PER_SEC: f64 = 20.0;
-
-/// A token bucket per connection: a flood gets `rate_limited` errors and
-/// is otherwise ignored, so one client cannot monopolise the actors.
-struct RateLimit {
-    tokens: f64,
-    at: tokio::time::Instant,
+/// What limits one connection's frames: its own token bucket, its
+/// address's shared one, and how many refusals it gets before it is closed.
+pub struct FrameGuard {
+    limits: Arc<AbuseLimits>,
+    ip: IpAddr,
+    own: Bucket,
+    refused: u32,
 }
 
-impl RateLimit {
-    fn new() -> Self {
+/// What to do with one incoming text frame.
+enum Admit {
+    Handle,
+    /// `rate_limited`, socket kept.
+    Refuse,
+    /// The client kept flooding after many refusals: close 1008.
+    Close,
+}
+
+impl FrameGuard {
+    pub fn new(limits: Arc<AbuseLimits>, ip: IpAddr) -> Self {
+        let own = Bucket::full(limits.settings.frames_burst, std::time::Instant::now());
         Self {
-            tokens: RATE_BURST,
-            at: tokio::time::Instant::now(),
+            limits,
+            ip,
+            own,
+            refused: 0,
         }
     }
 
-    fn allow(&mut self) -> bool {
-        let now = tokio::time::Instant::now();
-        let refill = now.duration_since(self.at).as_secs_f64() * RATE_PER_SEC;
-        self.tokens = (self.tokens + refill).min(RATE_BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
+    fn admit(&mut self) -> Admit {
+        let settings = &self.limits.settings;
+        let now = std::time::Instant::now();
+        // Both buckets are charged only when the connection's own allows, so
+        // one flooding connection does not drain its neighbours' share twice.
+        if self
+            .own
+            .allow(settings.frames_burst, settings.frames_per_sec, now)
+            && self.limits.ip_frame_allowed(self.ip)
+        {
+            return Admit::Handle;
         }
+        self.refused += 1;
+        if self.refused > settings.rate_limited_frames_before_close {
+            Admit::Close
+        } else {
+            Admit::Refuse
+        }
+    }
+}
+
+/// The close code for a frame the WebSocket layer refused to decode.
+fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let inner = error.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(_)) => Some((close_code::TOO_BIG, "frame too large")),
+        Some(WsError::Utf8(_)) => Some((close_code::INVALID_DATA, "text frame is not UTF-8")),
+        Some(WsError::Protocol(_)) => Some((close_code::PROTOCOL_ERROR, "protocol error")),
+        // The connection itself is gone: nobody to tell.
+        _ => None,
     }
 }
 
@@ -77,26 +113,67 @@ pub trait SocketSession: Send {
     fn finish(self) -> impl Future<Output = ()> + Send;
 }
 
+/// Bound on writing a close frame: a client that stopped reading must not
+/// keep the connection's task (and its memory) alive.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })))
-        .await;
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }));
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.send(frame)).await;
 }
 
-async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>) -> bool {
+/// Closes a connection the server kicked, with the reason's code.
+async fn close_kicked(socket: &mut WebSocket, reason: CloseReason) {
+    let (code, text) = match reason {
+        CloseReason::Overflow => (
+            close_code::TRY_AGAIN_LATER,
+            "too far behind; reconnect and resume",
+        ),
+        CloseReason::Replaced => (close_code::REPLACED, "signed in from another connection"),
+        CloseReason::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
+    };
+    close(socket, code, text).await;
+}
+
+/// How writing frames ended.
+enum Written {
+    Sent,
+    /// The client is gone.
+    Gone,
+    /// The server kicked the connection, possibly while a write was blocked
+    /// on a client that stopped reading: the kick wins over the write.
+    Kicked(CloseReason),
+}
+
+async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> Written {
     for frame in frames {
-        if socket
-            .send(Message::Text(frame.as_ref().into()))
-            .await
-            .is_err()
-        {
-            return false;
+        tokio::select! {
+            biased;
+            reason = kick.kicked() => return Written::Kicked(reason),
+            sent = socket.send(Message::Text(frame.as_ref().into())) => {
+                if sent.is_err() {
+                    return Written::Gone;
+                }
+            }
         }
     }
-    true
+    Written::Sent
+}
+
+/// Writes frames; true to go on, false once the connection is over (a
+/// kicked one was closed with its code).
+async fn write(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> bool {
+    match send_all(socket, frames, kick).await {
+        Written::Sent => true,
+        Written::Gone => false,
+        Written::Kicked(reason) => {
+            close_kicked(socket, reason).await;
+            false
+        }
+    }
 }
 
 fn too_big() -> Frame {
@@ -114,28 +191,36 @@ pub async fn drive<S: SocketSession>(
     inbox: Inbox,
     mut shutdown: watch::Receiver<bool>,
     first: Vec<Frame>,
+    mut guard: FrameGuard,
 ) {
     let Inbox { mut frames, kick } = inbox;
-    let mut rate = RateLimit::new();
-    if send_all(&mut socket, first).await {
+    if write(&mut socket, first, &kick).await {
         loop {
             tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => {
                         if text.len() > MAX_FRAME_BYTES {
-                            let _ = send_all(&mut socket, vec![too_big()]).await;
-                            close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+                            if write(&mut socket, vec![too_big()], &kick).await {
+                                close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+                            }
                             break;
                         }
-                        if !rate.allow() {
-                            let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
-                            if !send_all(&mut socket, vec![limited]).await {
+                        match guard.admit() {
+                            Admit::Handle => {}
+                            Admit::Refuse => {
+                                let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
+                                if !write(&mut socket, vec![limited], &kick).await {
+                                    break;
+                                }
+                                continue;
+                            }
+                            Admit::Close => {
+                                close(&mut socket, close_code::POLICY, "flooding").await;
                                 break;
                             }
-                            continue;
                         }
                         let replies = session.handle(text.as_str()).await;
-                        if !send_all(&mut socket, replies).await {
+                        if !write(&mut socket, replies, &kick).await {
                             break;
                         }
                     }
@@ -145,7 +230,7 @@ pub async fn drive<S: SocketSession>(
                         } else {
                             ServerEvent::error(ErrorCode::InvalidRequest, "binary frames are not supported").to_frame()
                         };
-                        if !send_all(&mut socket, vec![reply]).await {
+                        if !write(&mut socket, vec![reply], &kick).await {
                             break;
                         }
                     }
@@ -153,30 +238,28 @@ pub async fn drive<S: SocketSession>(
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(error)) => {
                         tracing::debug!(%error, "websocket read failed");
-                        close(&mut socket, close_code::TOO_BIG, "frame too large or invalid").await;
+                        if let Some((code, reason)) = read_error_close(error) {
+                            close(&mut socket, code, reason).await;
+                        }
                         break;
                     }
                 },
                 frame = frames.recv() => match frame {
                     Some(frame) => {
-                        if !send_all(&mut socket, vec![frame]).await {
+                        if !write(&mut socket, vec![frame], &kick).await {
                             break;
                         }
                     }
                     None => break,
                 },
                 reason = kick.kicked() => {
-                    let (code, text) = match reason {
-                        CloseReason::Overflow => (close_code::TRY_AGAIN_LATER, "too far behind; reconnect and resume"),
-                        CloseReason::Replaced => (close_code::REPLACED, "signed in from another connection"),
-                        CloseReason::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
-                    };
-                    close(&mut socket, code, text).await;
+                    close_kicked(&mut socket, reason).await;
                     break;
                 }
                 _ = shutdown.changed() => {
-                    let _ = send_all(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()]).await;
-                    close(&mut socket, close_code::RESTARTING, "server restarting").await;
+                    if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], &kick).await {
+                        close(&mut socket, close_code::RESTARTING, "server restarting").await;
+                    }
                     break;
                 }
             }

@@ -307,6 +307,18 @@ impl RouterActor {
                     agents_online: self.agents.len(),
                 });
             }
+            Command::Online { reply } => {
+                let online = self
+                    .agents
+                    .keys()
+                    .filter_map(|id| self.state.agent_status(*id).map(|(s, _)| (*id, s)))
+                    .collect();
+                let _ = reply.send(online);
+            }
+            Command::Live { reply } => {
+                let (queues, agents) = self.state.live(wall_ms());
+                let _ = reply.send(super::LiveState { queues, agents });
+            }
         }
     }
 

@@ -107,6 +107,15 @@ pub struct RoutingSnapshot {
     pub agents_online: usize,
 }
 
+/// What this node's router knows right now, for the supervisors' live view:
+/// every routable queue's load and every signed-in agent. Agents who are
+/// not listed have no console connected (offline).
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    pub queues: Vec<crate::domain::routing::QueueLoad>,
+    pub agents: Vec<crate::domain::routing::AgentLoad>,
+}
+
 /// Router settings.
 #[derive(Debug, Clone, Copy)]
 pub struct RouterConfig {
@@ -177,6 +186,12 @@ enum Command {
     },
     Snapshot {
         reply: oneshot::Sender<RoutingSnapshot>,
+    },
+    Online {
+        reply: oneshot::Sender<Vec<(UserId, AgentStatus)>>,
+    },
+    Live {
+        reply: oneshot::Sender<LiveState>,
     },
 }
 
@@ -308,10 +323,30 @@ impl Router {
         self.tell(Command::QueueChanged { queue }).await
     }
 
+    /// Queue loads and agent states, straight from the routing state.
+    pub async fn live(&self) -> Result<LiveState, RouterError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Command::Live { reply })
+            .await
+            .map_err(|_| RouterError::Unavailable)?;
+        answer.await.map_err(|_| RouterError::Unavailable)
+    }
+
     pub async fn snapshot(&self) -> RoutingSnapshot {
         let (reply, answer) = oneshot::channel();
         if self.tx.send(Command::Snapshot { reply }).await.is_err() {
             return RoutingSnapshot::default();
+        }
+        answer.await.unwrap_or_default()
+    }
+
+    /// The agents signed in on this server now, with their status. Used by
+    /// the colleague directory; an agent not listed is offline.
+    pub async fn online_agents(&self) -> Vec<(UserId, AgentStatus)> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Command::Online { reply }).await.is_err() {
+            return Vec::new();
         }
         answer.await.unwrap_or_default()
     }

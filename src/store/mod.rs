@@ -6,6 +6,7 @@
 //! Ownership of an offer or a chat is decided here with conditional updates
 //! on `(state, version)`: a node's memory is only a cache of that decision.
 
+pub mod admin;
 mod postgres;
 mod predefined;
 mod records;
@@ -13,6 +14,7 @@ mod site_rows;
 mod sql;
 mod sqlite;
 
+pub use admin::{AdminStore, DeleteOutcome, ProfileChanges, QueueChanges, UserChanges};
 pub use postgres::PgStore;
 pub use predefined::{NewPredefined, PredefinedRecord, ReorderOutcome, SharedFilter};
 pub use records::*;
@@ -61,7 +63,7 @@ pub type DynStore = Arc<dyn Store>;
 
 /// Everything the server persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AdminStore + Send + Sync + 'static {
     /// Answers when the database does (readiness).
     async fn ping(&self) -> StoreResult<()>;
 
@@ -82,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     /// The user of a live session.
     async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    /// Sets a new password hash and ends every session of the user, in one
+    /// transaction: a stolen session does not outlive a password change.
+    async fn change_password(&self, user: UserId, password_hash: &str) -> StoreResult<()>;
 
     // --- queues and profiles ---
     async fn create_queue(

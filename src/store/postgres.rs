@@ -26,3 +26,4 @@ impl PgStore {
 }
 
 super::sql::impl_sql_store!(PgStore, sqlx::Postgres);
+super::admin::impl_admin_store!(PgStore, sqlx::Postgres);

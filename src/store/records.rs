@@ -270,6 +270,9 @@ pub struct ConversationFilter {
     /// A substring of any message's text (private ones included),
     /// case-insensitive.
     pub text: Option<String>,
+    /// A substring of any message's text or of the customer's name or
+    /// e-mail, case-insensitive (the free search box).
+    pub any: Option<String>,
     /// `created_at >= from` (ms).
     pub from: Option<i64>,
     /// `created_at < to` (ms).

@@ -19,6 +19,7 @@ pub(super) struct UserRow {
     display_name: String,
     role: String,
     capacity: i32,
+    disabled: i32,
 }
 
 impl UserRow {
@@ -30,6 +31,7 @@ impl UserRow {
             // The column has a check constraint; an unknown value cannot be stored.
             role: Role::parse(&self.role).unwrap_or(Role::Agent),
             capacity: self.capacity.max(1) as u32,
+            disabled: self.disabled != 0,
         }
     }
 }
@@ -590,7 +592,7 @@ macro_rules! impl_sql_store {
 
             async fn user_credentials(&self, username: &str) -> StoreResult<Option<(User, String)>> {
                 let row: Option<CredentialRow> = sqlx::query_as(
-                    "select id, username, display_name, role, capacity, password_hash from users where username = $1",
+                    "select id, username, display_name, role, capacity, disabled, password_hash from users where username = $1",
                 )
                 .bind(username)
                 .fetch_optional(&self.pool)
@@ -600,7 +602,7 @@ macro_rules! impl_sql_store {
 
             async fn user_by_id(&self, id: UserId) -> StoreResult<Option<User>> {
                 let row: Option<UserRow> = sqlx::query_as(
-                    "select id, username, display_name, role, capacity from users where id = $1",
+                    "select id, username, display_name, role, capacity, disabled from users where id = $1",
                 )
                 .bind(id.0)
                 .fetch_optional(&self.pool)
@@ -610,7 +612,7 @@ macro_rules! impl_sql_store {
 
             async fn list_users(&self) -> StoreResult<Vec<User>> {
                 let rows: Vec<UserRow> = sqlx::query_as(
-                    "select id, username, display_name, role, capacity from users order by id",
+                    "select id, username, display_name, role, capacity, disabled from users order by id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -632,15 +634,30 @@ macro_rules! impl_sql_store {
 
             async fn session_user(&self, token_hash: &str, now: i64) -> StoreResult<Option<User>> {
                 let row: Option<UserRow> = sqlx::query_as(
-                    "select u.id, u.username, u.display_name, u.role, u.capacity \
+                    "select u.id, u.username, u.display_name, u.role, u.capacity, u.disabled \
                      from sessions s join users u on u.id = s.user_id \
-                     where s.token_hash = $1 and s.expires_at > $2",
+                     where s.token_hash = $1 and s.expires_at > $2 and u.disabled = 0",
                 )
                 .bind(token_hash)
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?;
                 Ok(row.map(UserRow::into_user))
+            }
+
+            async fn change_password(&self, user: UserId, password_hash: &str) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("update users set password_hash = $1 where id = $2")
+                    .bind(password_hash)
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("delete from sessions where user_id = $1")
+                    .bind(user.0)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
@@ -665,7 +682,7 @@ macro_rules! impl_sql_store {
 
             async fn list_queues(&self) -> StoreResult<Vec<Queue>> {
                 let rows: Vec<QueueRow> = sqlx::query_as(
-                    "select id, name, offer_timeout_secs, priority from queues order by id",
+                    "select id, name, offer_timeout_secs, priority from queues where deleted_at is null order by id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -1514,6 +1531,18 @@ macro_rules! impl_sql_store {
                                and e.kind = 'message' and lower(e.body) like ")
                         .push_bind(contains_pattern(text))
                         .push(" escape '\\')");
+                }
+                if let Some(any) = &filter.any {
+                    let pattern = contains_pattern(any);
+                    query
+                        .push(" and (lower(c.customer_name) like ")
+                        .push_bind(pattern.clone())
+                        .push(" escape '\\' or lower(c.customer_email) like ")
+                        .push_bind(pattern.clone())
+                        .push(" escape '\\' or exists (select 1 from events e where e.conversation_id = c.id \
+                               and e.kind = 'message' and lower(e.body) like ")
+                        .push_bind(pattern)
+                        .push(" escape '\\'))");
                 }
                 if let Some(from) = filter.from {
                     query.push(" and c.created_at >= ").push_bind(from);

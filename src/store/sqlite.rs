@@ -36,3 +36,4 @@ impl SqliteStore {
 }
 
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);
+super::admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);

@@ -247,6 +247,7 @@ export class Chat {
       if (this.closing || this.leaving) return this.app.removeChat(this.id);
     }
     if (msg.code === "last_agent") this.leaving = false;
+    if (["invalid_invite", "invite_pending", "already_in_chat", "agent_unavailable"].includes(msg.code)) this.inviteSent = false;
     this.showError(t(`error.${msg.code}`, {}) === `error.${msg.code}` ? msg.message : t(`error.${msg.code}`));
   }
 

@@ -234,10 +234,14 @@ export class Composer {
     this.popover.replaceChildren(form);
     try {
       const [colleagues, queues] = await Promise.all([getJson("/api/colleagues"), getJson("/api/queues")]);
+      // The option text is the name alone; the groups say who is signed in.
+      const online = el("optgroup", { attrs: { label: t("invite.online") } });
+      const offline = el("optgroup", { attrs: { label: t("invite.offline") } });
       for (const c of colleagues) {
-        const state = c.online ? (c.status.status === "ready" ? t("status.ready") : t("status.notReady")) : t("invite.offline");
-        agent.append(el("option", { text: `${c.display_name} (${state})`, attrs: { value: c.id } }));
+        const title = c.status.status === "not_ready" ? `${t("status.notReady")}: ${c.status.reason}` : c.online ? t("status.ready") : t("invite.offline");
+        (c.online ? online : offline).append(el("option", { text: c.display_name, attrs: { value: c.id, title } }));
       }
+      for (const group of [online, offline]) if (group.children.length) agent.append(group);
       for (const q of queues) queue.append(el("option", { text: q.name, attrs: { value: q.id } }));
     } catch (_) {
       error.textContent = t("invite.loadFailed");

@@ -4,7 +4,7 @@
 // messages.js, composer.js, uploads.js, sound.js and strings.js.
 
 import { el } from "./dom.js";
-import { i18n, t, refresh } from "./strings.js";
+import { i18n, t, refresh, dictionaries } from "./strings.js";
 import { Connection } from "./connection.js";
 import { Tabs } from "./tabs.js";
 import { Chat, customerName } from "./chat.js";
@@ -139,6 +139,8 @@ function onOffer(msg) {
   tabs.rename(chat.id, t("tab.offer", { name: customerName(msg.customer) }), "offer");
   tabs.mark(chat.id, "offer", true);
   if (fresh) {
+    // An offer runs out: show it at once. Drafts stay in the other panels.
+    tabs.select(chat.id);
     tabs.bump(chat.id);
     beep();
     notify();
@@ -166,11 +168,17 @@ function onEvent(e) {
 
 // ---- status ----
 
+/** A reason the server or the reason list wrote in English, in the current language. */
+function reasonText(reason) {
+  const key = Object.keys(dictionaries.en).find((k) => (k.startsWith("reason.") || k.startsWith("serverReason.")) && dictionaries.en[k] === reason);
+  return key ? t(key) : reason;
+}
+
 function statusText() {
   const s = status.status;
   const n = status.open_chats;
   if (s.status === "ready") return t("status.readyN", { n });
-  return t("status.notReadyN", { reason: s.reason, n });
+  return t("status.notReadyN", { reason: reasonText(s.reason), n });
 }
 
 function showStatus(msg) {
@@ -190,7 +198,8 @@ ui.pause.addEventListener("click", () => {
 });
 ui.pauseForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const reason = ui.pauseReason.selectedOptions[0]?.textContent || t("reason.pause");
+  // Stored in English (supervisors read it), shown translated (reasonText).
+  const reason = dictionaries.en[`reason.${ui.pauseReason.value}`] || dictionaries.en["reason.pause"];
   conn.send({ type: "set_status", status: "not_ready", reason }) || showError(t("error.notConnected"));
   ui.pauseForm.hidden = true;
 });
@@ -325,6 +334,8 @@ setBaseTitle(t("pageTitle"));
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) tabs.seen();
 });
+// A file dropped outside a chat must not make the browser open it (and leave the console).
+for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
 
 // ---- start ----
 

@@ -61,6 +61,7 @@ export class Tabs {
     for (const [key, item] of this.items) {
       const on = key === id;
       item.button.setAttribute("aria-selected", String(on));
+      item.li.setAttribute("aria-selected", String(on)); // for scripts that look at the tab item
       item.button.tabIndex = on ? 0 : -1;
       item.panel.hidden = !on;
       item.li.classList.toggle("active", on);

@@ -1,25 +1,46 @@
-// The customer chat inside the widget iframe: start form, then one
-// WebSocket to /ws/customer that resumes the conversation, replays missed
-// events and reconnects with backoff. All text goes in through textContent.
+// The customer chat inside the widget iframe: the site's settings, the
+// optional pre-chat form, then one WebSocket to /ws/customer that resumes
+// the conversation, replays missed events (deduplicated by seq) and
+// reconnects with backoff. All text goes in through textContent.
+
+import { createI18n, translateStatic } from "/i18n.js";
+import { strings } from "./strings.js";
+import { confirmEnd } from "./confirm.js";
+import { emailTranscript, imageUrl, saveWithToken, uploadFile } from "./files.js";
+import * as view from "./view.js";
 
 const params = new URLSearchParams(location.search);
 // With a site, the server picks the site's default queue unless one is named.
 const site = params.get("site") || "";
 const queue = params.get("queue") || (site ? "" : "Support");
+// The embedding page asks for the pre-chat form (data-prechat="true").
+const prechat = params.get("prechat") === "true";
 const storageKey = `switchboard-chat:${site ? `site:${site}` : queue}`;
-// The identity token the host page's backend signed (Switchboard.identify);
+const i18n = createI18n(strings);
+const { t } = i18n;
+
+// The identity token the host page's backend signed (SwitchboardWidget.identify);
 // kept in memory only and sent once, when the chat starts.
 let identityToken = null;
+// GET /api/widget/config; these defaults hold until it answers (or if it fails).
+let config = { allow_attachments: false, max_files: 5, max_file_bytes: 20 * 1024 * 1024,
+  transcript_email: false, automatic_transcript_email: false, require_verified: false };
+
 const $ = (id) => document.getElementById(id);
 const ui = {
-  start: $("start"), name: $("name"), email: $("email"), startError: $("start-error"),
-  chat: $("chat"), status: $("status"), messages: $("messages"), typing: $("typing"),
-  composer: $("composer"), text: $("text"), send: $("send"), end: $("end"), newChat: $("new-chat"),
-  minimise: $("minimise"),
+  start: $("start"), startIntro: $("start-intro"), prechatFields: $("prechat-fields"),
+  name: $("name"), email: $("email"), startError: $("start-error"),
+  chat: $("chat"), status: $("status"), queue: $("queue"), messages: $("messages"), typing: $("typing"),
+  composer: $("composer"), text: $("text"), send: $("send"), end: $("end"),
+  attach: $("attach"), files: $("files"), fileErrors: $("attachment-errors"),
+  ended: $("ended"), download: $("transcript-download"), transcriptAuto: $("transcript-auto"),
+  transcriptForm: $("transcript-form"), transcriptAddress: $("transcript-address"),
+  transcriptStatus: $("transcript-status"), newChat: $("new-chat"),
+  minimise: $("minimise"), close: $("close"), language: $("language"),
 };
 
-// {conversation_id, token, last_seq, pending: [{client_msg_id, text}]}, kept
-// in sessionStorage so a reload of the host page resumes the chat.
+// {conversation_id, token, last_seq, email, verified, pending: [{client_msg_id, text, attachments}]},
+// in sessionStorage so a reload of the host page resumes the chat in this tab.
 let session = load();
 let ws = null;
 let resumed = false;
@@ -31,7 +52,10 @@ let pingTimer = null;
 let typingSent = false;
 let typingTimer = null;
 let theirTypingTimer = null;
-const bubbles = new Map(); // client_msg_id -> <li> of our own messages
+let status = null; // {key, params} of the status line, so a language switch redraws it
+const bubbles = new Map(); // client_msg_id -> <li> of our own messages not yet in the log
+const offers = new Map(); // offer_id -> choices block
+const choosing = new Map(); // client_msg_id -> offer_id of answers in flight
 
 function load() {
   try {
@@ -63,99 +87,107 @@ function send(frame) {
   return false;
 }
 
+// ---- language ----
+
+function applyLanguage() {
+  translateStatic(document, t);
+  ui.language.value = i18n.lang();
+  renderStatus();
+}
+ui.language.addEventListener("change", () => i18n.setLang(ui.language.value));
+i18n.onChange(applyLanguage);
+
 // ---- views ----
 
-function showStart(error = "") {
+function showStart(errorKey = "") {
   ui.chat.hidden = true;
   ui.start.hidden = false;
-  ui.startError.textContent = error;
-  ui.name.focus();
+  const fields = prechat && !config.require_verified;
+  ui.prechatFields.hidden = !fields;
+  ui.startIntro.dataset.i18n = config.require_verified ? "verifiedIntro" : fields ? "prechatIntro" : "startIntro";
+  ui.startIntro.textContent = t(ui.startIntro.dataset.i18n);
+  ui.startError.textContent = errorKey ? t(errorKey) : "";
+  (fields ? ui.name : ui.start.querySelector("button[type=submit]")).focus();
 }
 
 function showChat() {
   ui.start.hidden = true;
   ui.chat.hidden = false;
+  ui.ended.hidden = true;
+  ui.composer.hidden = false;
   ui.messages.replaceChildren();
+  ui.fileErrors.replaceChildren();
   bubbles.clear();
+  offers.clear();
+  choosing.clear();
   lastSeq = 0;
   ended = false;
-  setComposer(true);
+  // The replay of a resumed chat is not news: announce only what comes after it.
+  ui.messages.setAttribute("aria-live", "off");
   for (const item of session.pending) addOwnBubble(item);
-  setStatus("Connecting…");
+  setStatus("connecting");
+  setQueue(null);
   ui.text.focus();
 }
 
-function setStatus(text) {
-  ui.status.textContent = text;
-  ui.status.hidden = !text;
+function setStatus(key, params) {
+  status = key ? { key, params } : null;
+  renderStatus();
 }
 
-function setComposer(enabled) {
-  ui.text.disabled = !enabled;
-  ui.send.disabled = !enabled;
-  ui.end.hidden = !enabled;
-  ui.newChat.hidden = enabled;
+function renderStatus() {
+  ui.status.textContent = status ? t(status.key, status.params) : "";
+  ui.status.hidden = !status;
 }
 
-function timeOf(ms) {
-  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
-
-function bubble(role, name, text, at) {
-  const li = document.createElement("li");
-  li.className = `msg ${role}`;
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const who = document.createElement("span");
-  who.textContent = name;
-  const when = document.createElement("time");
-  if (at) when.textContent = timeOf(at);
-  meta.append(who, when);
-  const body = document.createElement("p");
-  body.className = "text";
-  body.textContent = text;
-  li.append(meta, body);
-  return li;
-}
-
-function note(text) {
-  const li = document.createElement("li");
-  li.className = "note";
-  li.textContent = text;
-  ui.messages.append(li);
-  scrollDown();
+function setQueue(position, waitSecs) {
+  if (position == null) {
+    ui.queue.hidden = true;
+    ui.queue.textContent = "";
+    return;
+  }
+  let text = t("queuePosition", { n: position });
+  if (waitSecs != null) {
+    text += " " + (waitSecs < 60 ? t("waitUnderMinute") : t("waitMinutes", { n: Math.round(waitSecs / 60) }));
+  }
+  ui.queue.textContent = text;
+  ui.queue.hidden = false;
 }
 
 function scrollDown() {
   ui.messages.scrollTop = ui.messages.scrollHeight;
 }
 
-function addOwnBubble(item) {
-  const li = bubble("customer", "You", item.text);
-  li.classList.add("pending");
-  li.querySelector("time").textContent = "Sending…";
-  bubbles.set(item.client_msg_id, li);
-  ui.messages.append(li);
+function append(node) {
+  ui.messages.append(node);
   scrollDown();
 }
 
-function delivered(id, at) {
-  session.pending = session.pending.filter((p) => p.client_msg_id !== id);
-  save();
-  const li = bubbles.get(id);
-  if (!li) return;
-  li.classList.remove("pending", "failed");
-  li.querySelector("time").textContent = at ? timeOf(at) : "Sent";
+function addOwnBubble(item) {
+  const li = view.bubble("customer", t("you"), item.text);
+  for (const name of item.names || []) li.append(Object.assign(document.createElement("p"), { className: "file-pending", textContent: name }));
+  li.classList.add("pending");
+  li.querySelector("time").textContent = t("sending");
+  bubbles.set(item.client_msg_id, li);
+  append(li);
 }
 
-function failed(id, message) {
+function delivered(id) {
+  session.pending = session.pending.filter((p) => p.client_msg_id !== id);
+  save();
+  const li = bubbles.get(id);
+  if (li) li.querySelector("time").textContent = t("sent");
+}
+
+function failed(id, reason) {
   session.pending = session.pending.filter((p) => p.client_msg_id !== id);
   save();
   const li = bubbles.get(id);
   if (!li) return;
+  bubbles.delete(id);
   li.classList.remove("pending");
   li.classList.add("failed");
-  li.querySelector("time").textContent = `Not sent: ${message}`;
+  li.querySelector("time").textContent = t("notSent", { reason });
 }
 
 // ---- connection ----
@@ -191,7 +223,7 @@ function connect() {
 function reconnectLater() {
   const delay = Math.min(30000, 1000 * 2 ** retries) * (0.5 + Math.random() / 2);
   retries += 1;
-  setStatus("Connection lost. Reconnecting…");
+  setStatus("reconnecting");
   clearTimeout(retryTimer);
   retryTimer = setTimeout(connect, delay);
 }
@@ -203,11 +235,16 @@ function handle(msg) {
       retries = 0;
       clearInterval(pingTimer);
       pingTimer = setInterval(() => send({ type: "ping" }), 25000);
-      const state = msg.conversation.state;
+      const { state, customer } = msg.conversation;
+      session.email = customer.email || session.email || "";
+      session.verified = customer.verified;
+      save();
+      // The replayed events follow at once; announce from then on.
+      setTimeout(() => ui.messages.setAttribute("aria-live", "polite"), 500);
       if (state === "ended" || state === "abandoned") {
         setEnded();
       } else {
-        setStatus(state === "active" ? "" : "Waiting for an agent…");
+        setStatus(state === "active" ? null : "waiting");
         session.pending.forEach(transmit);
       }
       break;
@@ -220,10 +257,12 @@ function handle(msg) {
       showEvent(msg);
       break;
     case "ack":
+      if (choosing.delete(msg.client_msg_id)) break;
       delivered(msg.client_msg_id);
       break;
     case "queue_position":
-      setStatus(queueText(msg.position, msg.estimated_wait_secs));
+      if (status && status.key === "waiting") setStatus(null);
+      setQueue(msg.position, msg.estimated_wait_secs);
       break;
     case "typing":
       if (msg.author.role !== "customer") theirTyping(msg.author.name, msg.typing);
@@ -232,37 +271,62 @@ function handle(msg) {
       handleError(msg);
       break;
     case "shutting_down":
-      setStatus("The server is restarting. Reconnecting…");
+      setStatus("restarting");
       break;
     default:
       break; // pong and anything newer
   }
 }
 
-function queueText(position, waitSecs) {
-  let text = `You are number ${position} in the queue.`;
-  if (waitSecs != null) {
-    text += waitSecs < 60 ? " Estimated wait: under a minute." : ` Estimated wait: about ${Math.round(waitSecs / 60)} min.`;
-  }
-  return text;
+function authorName(author) {
+  if (author.role === "customer") return t("you");
+  return author.name || t("support");
 }
 
 function showEvent(e) {
-  if (e.kind === "message") {
-    const own = e.author.role === "customer" && bubbles.get(e.client_msg_id);
-    if (own) {
-      ui.messages.append(own); // move into log order
-      delivered(e.client_msg_id, e.at);
-    } else {
-      const name = e.author.role === "customer" ? "You" : e.author.name || "Support";
-      ui.messages.append(bubble(e.author.role, name, e.text, e.at));
+  switch (e.kind) {
+    case "message": {
+      const li = view.bubble(e.author.role, authorName(e.author), e.text, e.at);
+      if (!e.text) li.querySelector(".text").hidden = true;
+      if (e.attachments && e.attachments.length) li.append(view.attachmentList(e.attachments, download, preview));
+      const own = e.author.role === "customer" && bubbles.get(e.client_msg_id);
+      if (own) {
+        // Our pending bubble becomes the logged message, in log order.
+        own.remove();
+        bubbles.delete(e.client_msg_id);
+        session.pending = session.pending.filter((p) => p.client_msg_id !== e.client_msg_id);
+        save();
+      }
+      append(li);
+      if (e.author.role === "agent") theirTyping(e.author.name, false);
+      return;
     }
-    if (e.author.role === "agent") theirTyping(e.author.name, false);
-    scrollDown();
-    return;
+    case "choices": {
+      if (!e.data || !e.data.offer_id) break;
+      const offer = e.data;
+      const block = view.choicesBlock(offer, authorName(e.author), e.at, t,
+        (optionId) => answer(offer.offer_id, { type: "choose", option_id: optionId }),
+        () => answer(offer.offer_id, { type: "dismiss_choices" }));
+      offers.set(offer.offer_id, block);
+      if (ended) view.markAnswered(block, null, t);
+      append(block);
+      return;
+    }
+    case "choice":
+    case "choices_dismissed": {
+      const block = e.data && offers.get(e.data.offer_id);
+      if (block) view.markAnswered(block, e.kind === "choice" ? e.data.option_id : null, t);
+      append(view.bubble("customer", authorName(e.author), e.text, e.at));
+      return;
+    }
+    default:
+      break;
   }
-  note(e.text);
-  if (e.kind === "joined") setStatus("");
+  append(view.systemLine(e.text, e.at));
+  if (e.kind === "joined") {
+    setStatus(null);
+    setQueue(null);
+  }
   if (e.kind === "ended") setEnded();
 }
 
@@ -271,56 +335,95 @@ function handleError(msg) {
     // The stored conversation is gone (or its token is wrong): start over.
     session = null;
     save();
-    ws?.close();
+    const old = ws;
     ws = null;
-    showStart("Your previous chat is no longer available. You can start a new one.");
+    old?.close();
+    showStart("gone");
+  } else if (msg.client_msg_id && choosing.has(msg.client_msg_id)) {
+    const block = offers.get(choosing.get(msg.client_msg_id));
+    choosing.delete(msg.client_msg_id);
+    // Answered elsewhere (another tab): the event shows which; keep it closed.
+    if (block && msg.code !== "already_answered" && msg.code !== "conversation_ended") view.setChoicesBusy(block, false);
+    if (msg.code !== "already_answered") setStatus("error", { message: msg.message });
   } else if (msg.code === "conversation_ended") {
+    if (msg.client_msg_id) failed(msg.client_msg_id, t("chatEndedReason"));
     setEnded();
   } else if (msg.code === "unavailable") {
     // The server asks us to retry; pending messages stay pending.
-    setStatus("The service is busy. Retrying…");
+    setStatus("busy");
     if (resumed) setTimeout(() => session?.pending.forEach(transmit), 3000);
     else ws?.close(); // resume failed: reconnect with backoff
   } else if (msg.client_msg_id) {
     failed(msg.client_msg_id, msg.message);
   } else {
-    setStatus(`Error: ${msg.message}`);
+    setStatus("error", { message: msg.message });
   }
 }
 
 function theirTyping(name, typing) {
   clearTimeout(theirTypingTimer);
-  ui.typing.textContent = typing ? `${name} is typing…` : "";
+  ui.typing.textContent = typing ? t("typing", { name }) : "";
   if (typing) theirTypingTimer = setTimeout(() => (ui.typing.textContent = ""), 10000);
 }
 
 function setEnded() {
+  if (ended) return;
   ended = true;
   clearTimeout(retryTimer);
   stopTyping();
   theirTyping("", false);
-  for (const p of [...session.pending]) failed(p.client_msg_id, "the chat has ended");
-  setComposer(false);
-  setStatus("This chat has ended.");
-  ui.newChat.focus();
+  for (const p of [...session.pending]) failed(p.client_msg_id, t("chatEndedReason"));
+  for (const block of offers.values()) if (block.dataset.answered !== "true") view.markAnswered(block, null, t);
+  setStatus(null);
+  setQueue(null);
+  ui.composer.hidden = true;
+  ui.ended.hidden = false;
+  scrollDown();
+  ui.transcriptStatus.textContent = "";
+  const auto = config.automatic_transcript_email && session.verified && session.email;
+  ui.transcriptAuto.hidden = !auto;
+  ui.transcriptAuto.textContent = auto ? t("transcriptEmailAuto", { email: session.email }) : "";
+  ui.transcriptForm.hidden = !config.transcript_email;
+  if (!ui.transcriptAddress.value) ui.transcriptAddress.value = session.email || "";
+  if (!ui.chat.hidden && document.activeElement !== ui.newChat) ui.download.focus();
 }
 
 // ---- composing ----
 
 function transmit(item) {
-  if (resumed) send({ type: "send", client_msg_id: item.client_msg_id, text: item.text });
+  if (!resumed) return;
+  const frame = { type: "send", client_msg_id: item.client_msg_id, text: item.text };
+  if (item.attachments && item.attachments.length) frame.attachments = item.attachments;
+  send(frame);
+}
+
+function queueMessage(text, attachments = [], names = []) {
+  const item = { client_msg_id: newId(), text, attachments, names };
+  session.pending.push(item);
+  save();
+  addOwnBubble(item);
+  transmit(item);
 }
 
 function sendMessage() {
   const text = ui.text.value.trim();
   if (!text || ended || !session) return;
-  const item = { client_msg_id: newId(), text };
-  session.pending.push(item);
-  save();
-  addOwnBubble(item);
+  queueMessage(text);
   ui.text.value = "";
   stopTyping();
-  transmit(item);
+}
+
+function answer(offerId, command) {
+  if (ended || !resumed) return setStatus("notConnected");
+  const clientMsgId = newId();
+  choosing.set(clientMsgId, offerId);
+  const block = offers.get(offerId);
+  if (block) view.setChoicesBusy(block, true);
+  if (!send({ ...command, client_msg_id: clientMsgId, offer_id: offerId })) {
+    choosing.delete(clientMsgId);
+    if (block) view.setChoicesBusy(block, false);
+    setStatus("notConnected");
+  }
 }
 
 function stopTyping() {
@@ -347,9 +450,116 @@ ui.composer.addEventListener("submit", (e) => {
   sendMessage();
 });
 
-ui.end.addEventListener("click", () => {
-  if (!confirm("End this chat?")) return;
-  if (!resumed || !send({ type: "end" })) setStatus("Not connected. Try again in a moment.");
+// ---- attachments: picked files are uploaded one by one and sent at once ----
+
+function fileError(key, params) {
+  const li = document.createElement("li");
+  li.dataset.testid = "attachment-error";
+  li.textContent = t(key, params);
+  ui.fileErrors.append(li);
+}
+
+function uploadReason(result) {
+  switch (result.code) {
+    case "unsupported_type": return t("attachmentType");
+    case "empty_file": return t("attachmentEmpty");
+    case "forbidden": return t("attachmentNotAllowed");
+    case "conversation_ended": return t("chatEndedReason");
+    case "file_too_large": return t("fileTooLarge", { mb: Math.round(config.max_file_bytes / 1048576) });
+    default: return t("attachmentRefused");
+  }
+}
+
+ui.files.addEventListener("change", async () => {
+  const picked = [...ui.files.files];
+  ui.files.value = "";
+  ui.fileErrors.replaceChildren();
+  if (!picked.length || !session || ended) return;
+  const { conversation_id: id, token } = session;
+  const ids = [];
+  const names = [];
+  for (const [index, file] of picked.entries()) {
+    if (index >= config.max_files) {
+      fileError("attachmentTooMany", { name: file.name, n: config.max_files });
+    } else if (file.size > config.max_file_bytes) {
+      fileError("attachmentFailed", { name: file.name, reason: t("fileTooLarge", { mb: Math.round(config.max_file_bytes / 1048576) }) });
+    } else if (file.size === 0) {
+      fileError("attachmentFailed", { name: file.name, reason: t("attachmentEmpty") });
+    } else {
+      setStatus("attachmentUploading", { name: file.name });
+      const result = await uploadFile(id, token, file);
+      if (result.ok) {
+        ids.push(result.attachment.id);
+        names.push(result.attachment.name);
+      } else {
+        fileError("attachmentFailed", { name: file.name, reason: uploadReason(result) });
+      }
+    }
+  }
+  if (status && status.key === "attachmentUploading") setStatus(null);
+  if (ids.length && session && session.conversation_id === id && !ended) {
+    const text = ui.text.value.trim();
+    ui.text.value = "";
+    queueMessage(text, ids, names);
+  }
+});
+
+function download(attachment) {
+  if (!session) return;
+  saveWithToken(`/api/attachments/${encodeURIComponent(attachment.id)}`, session.token, attachment.name)
+    .then((ok) => ok || setStatus("downloadFailed"));
+}
+
+function preview(attachment) {
+  if (!session) return Promise.resolve(null);
+  return imageUrl(`/api/attachments/${encodeURIComponent(attachment.id)}`, session.token);
+}
+
+// ---- the end, and the transcript ----
+
+async function askToEnd() {
+  if (!session || ended) return true;
+  if (!(await confirmEnd())) return false;
+  if (!resumed || !send({ type: "end" })) {
+    setStatus("notConnected");
+    return false;
+  }
+  return true;
+}
+
+ui.end.addEventListener("click", askToEnd);
+
+ui.download.addEventListener("click", async () => {
+  if (!session) return;
+  const id = session.conversation_id;
+  const ok = await saveWithToken(`/api/chats/${encodeURIComponent(id)}/transcript`, session.token, `transcript-${id}.txt`);
+  ui.transcriptStatus.textContent = ok ? "" : t("transcriptFailed");
+});
+
+function emailReason(result) {
+  if (result.status === 400) return t("transcriptEmailInvalid");
+  if (result.code === "rate_limited") return t("transcriptEmailLimit");
+  if (result.code === "not_answered") return t("transcriptEmailNotAnswered");
+  if (result.code === "mail_disabled") return t("transcriptEmailDisabled");
+  return t("unreachable");
+}
+
+ui.transcriptForm.addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!session) return;
+  const button = ui.transcriptForm.querySelector("button[type=submit]");
+  const email = ui.transcriptAddress.value.trim();
+  if (!email) {
+    ui.transcriptStatus.textContent = t("transcriptEmailRefused", { reason: t("transcriptEmailInvalid") });
+    ui.transcriptAddress.focus();
+    return;
+  }
+  button.disabled = true;
+  const result = await emailTranscript(session.conversation_id, session.token, email);
+  button.disabled = false;
+  ui.transcriptStatus.textContent = result.ok
+    ? t("transcriptEmailSent", { email: result.email })
+    : t("transcriptEmailRefused", { reason: emailReason(result) });
 });
 
 ui.newChat.addEventListener("click", () => {
@@ -361,30 +571,26 @@ ui.newChat.addEventListener("click", () => {
   showStart();
 });
 
+// ---- starting ----
+
 function startRequest() {
-  const request = { name: ui.name.value, email: ui.email.value };
+  const request = {};
+  if (!ui.prechatFields.hidden) {
+    request.name = ui.name.value;
+    request.email = ui.email.value;
+  }
   if (site) request.site = site;
   if (queue) request.queue = queue;
   if (site && identityToken) request.identity_token = identityToken;
   return request;
 }
 
-function startFailure(status, body) {
-  if (status === 404 || status === 403) return "Chat is not available right now.";
+function startFailure(httpStatus, body) {
+  if (httpStatus === 404 || httpStatus === 403) return t("unavailable");
   // The site requires a signed identity and the token was missing or stale.
-  if (status === 401) return "We could not confirm who you are. Please reload the page and try again.";
-  return body.message || `Could not start the chat (${status}).`;
+  if (httpStatus === 401) return t("notVerified");
+  return body.message || t("startFailed", { status: httpStatus });
 }
-
-// The host page hands over the identity token (widget.js posts it to this
-// frame only, by our origin). A forged token gains nothing: the server
-// verifies the signature.
-window.addEventListener("message", (e) => {
-  if (window.parent === window || e.source !== window.parent) return;
-  if (e.data && e.data.type === "switchboard:identify" && typeof e.data.token === "string") {
-    identityToken = e.data.token;
-  }
-});
 
 ui.start.addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -399,31 +605,59 @@ ui.start.addEventListener("submit", async (e) => {
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(startFailure(res.status, body));
-    session = { conversation_id: body.conversation_id, token: body.token, last_seq: 0, pending: [] };
+    const email = ui.prechatFields.hidden ? "" : ui.email.value.trim();
+    session = { conversation_id: body.conversation_id, token: body.token, last_seq: 0, pending: [], email };
     save();
     showChat();
     connect();
   } catch (err) {
-    ui.startError.textContent = err instanceof TypeError ? "Could not reach the server. Please try again." : err.message;
+    ui.startError.textContent = err instanceof TypeError ? t("unreachable") : err.message;
   } finally {
     button.disabled = false;
   }
 });
 
+// The host page hands over the identity token (widget.js posts it to this
+// frame only, by our origin). A forged token gains nothing: the server
+// verifies the signature.
+window.addEventListener("message", (e) => {
+  if (window.parent === window || e.source !== window.parent) return;
+  if (e.data && e.data.type === "switchboard:identify" && typeof e.data.token === "string") {
+    identityToken = e.data.token;
+  }
+});
+
 // ---- frame chrome ----
 
+const embedded = window.parent !== window;
 function minimise() {
-  parent.postMessage({ type: "switchboard:minimise" }, "*");
+  if (embedded) parent.postMessage({ type: "switchboard:minimise" }, "*");
 }
-ui.minimise.hidden = window.parent === window;
+ui.minimise.hidden = !embedded;
 ui.minimise.addEventListener("click", minimise);
+// The x ends a running chat (after confirmation) and closes the window.
+ui.close.addEventListener("click", async () => {
+  if (await askToEnd()) minimise();
+});
+ui.close.hidden = !embedded;
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && window.parent !== window) minimise();
+  if (e.key === "Escape" && embedded && !$("confirm").open) minimise();
 });
 window.addEventListener("online", () => {
   if (session && !ended && !ws) connect();
 });
 
+async function loadConfig() {
+  const query = site ? `?site=${encodeURIComponent(site)}` : "";
+  try {
+    const res = await fetch(`/api/widget/config${query}`);
+    if (res.ok) config = { ...config, ...(await res.json()) };
+  } catch { /* keep the defaults: no files, no e-mail */ }
+  ui.attach.hidden = !config.allow_attachments;
+}
+
+applyLanguage();
+await loadConfig();
 if (session) {
   showChat();
   connect();

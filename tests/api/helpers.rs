@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use switchboard::accounts::{create_user, UserSpec};
 use switchboard::config::{
-    AttachmentSettings, DatabaseSettings, DemoSettings, MailSettings, RoutingSettings,
-    ServerSettings, Settings,
+    AttachmentSettings, DatabaseSettings, DemoSettings, LimitSettings, MailSettings,
+    RoutingSettings, ServerSettings, Settings,
 };
 use switchboard::domain::account::{Media, Role};
 use switchboard::domain::ids::{ProfileId, QueueId, UserId};
@@ -104,6 +104,19 @@ pub fn settings(database_url: &str) -> Settings {
             dir: attachments_dir(database_url).display().to_string(),
             customers_may_upload: true,
         },
+        limits: test_limits(),
+    }
+}
+
+/// Every test connects from 127.0.0.1, many sockets at once: the
+/// per-address limits are raised (tests/api/abuse.rs lowers them again to
+/// test them); per-connection ones stay at their defaults.
+pub fn test_limits() -> LimitSettings {
+    LimitSettings {
+        connections_per_ip: 1_000,
+        ip_frames_burst: 100_000,
+        ip_frames_per_sec: 100_000,
+        ..LimitSettings::default()
     }
 }
 
@@ -426,11 +439,35 @@ impl Ws {
 
     /// The next JSON frame, or None if the socket closed.
     pub async fn next(&mut self) -> Option<Value> {
+        self.next_within(WAIT).await
+    }
+
+    /// Like [`Ws::next`], for the few answers that may take longer than
+    /// the usual wait (a replay of megabytes on a busy machine).
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         loop {
-            let message = tokio::time::timeout(WAIT, self.stream.next())
+            let message = tokio::time::timeout(wait, self.stream.next())
                 .await
                 .expect("timed out waiting for a frame");
             match message {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("server sent JSON"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    self.closed_with = frame.map(|f| u16::from(f.code));
+                    return None;
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The next JSON frame with no time bound (for a task that idles), or
+    /// None if the socket closed.
+    pub async fn recv(&mut self) -> Option<Value> {
+        loop {
+            match self.stream.next().await {
                 Some(Ok(Message::Text(text))) => {
                     return Some(serde_json::from_str(&text).expect("server sent JSON"))
                 }

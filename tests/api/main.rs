@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod abuse;
+mod access_matrix;
 mod attachments;
 mod auth;
 mod bad_input;
@@ -10,12 +12,23 @@ mod chat_actions;
 mod chat_flow;
 mod cli;
 mod crash;
+mod db_faults;
+mod directory;
+mod disk_full;
+mod drops;
+mod fuzz;
 mod identity;
 mod offer_timeout;
+mod pg_proxy;
 mod predefined;
+mod race;
 mod restart;
 mod routing;
+mod shutdown;
+mod sigkill_loop;
 mod smtp;
 mod store_contract;
+mod supervisor;
 mod transcript_auto;
 mod transcripts;
+mod widget_config;

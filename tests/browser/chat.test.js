@@ -48,6 +48,7 @@ test("an agent is offered the chat in a new tab with queue and customer data", a
   let other;
   [first, other, id] = await firstOffer(alice, bob);
   owner = other;
+  await first.select(id);
   const panel = first.panel(id);
   await panel.locator(tid("offer-queue")).filter({ hasText: "Support" }).waitFor();
   await panel.locator(tid("offer-countdown")).waitFor();

@@ -20,61 +20,85 @@ const WAIT_MS = Number(process.env.E2E_WAIT_MS || 20000);
 /// Screenshots of the main screens go here (a temp dir), never into the repository.
 const SHOT_DIR = process.env.E2E_SCREENSHOTS || fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-shots-"));
 
-/** Starts the server on its own temp database; resolves once /readyz answers 200. */
+/**
+ * Starts the server on its own temp database; resolves once /readyz answers
+ * 200. `crash()` kills it without a goodbye (like a lost connection or a
+ * crashed process) and `restart()` brings it back on the same port and
+ * database.
+ */
 async function startServer({ env = {} } = {}) {
   if (!fs.existsSync(BINARY)) {
     throw new Error(`${BINARY} is missing: run tests/browser/run.sh (it builds the server first)`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "switchboard-e2e-"));
-  const child = spawn(BINARY, ["--root", ROOT, "--demo"], {
-    env: {
-      ...process.env,
-      RUST_LOG: "switchboard=warn",
-      SWITCHBOARD__DATABASE__URL: `sqlite:${path.join(dir, "e2e.db")}`,
-      SWITCHBOARD__SERVER__BIND: "127.0.0.1:0",
-      SWITCHBOARD__ATTACHMENTS__DIR: path.join(dir, "attachments"),
-      ...env,
-    },
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
   const passwords = {};
-  const started = new Promise((resolve, reject) => {
-    const onData = (chunk) => {
-      output += chunk;
-      for (const m of output.matchAll(/(?:supervisor|Demo agent) '(\w+)' with password: (\S+)/g)) {
-        passwords[m[1]] = m[2];
-      }
-      const listening = output.match(/listening on (http:\/\/[\d.:]+)/);
-      if (listening && passwords.admin && passwords.alice && passwords.bob) resolve(listening[1]);
-    };
-    child.stdout.setEncoding("utf8").on("data", onData);
-    child.stderr.setEncoding("utf8").on("data", (c) => { output += c; });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
-    setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30000).unref();
-  });
-  let url;
-  try {
-    url = await started;
-    await waitReady(url);
-  } catch (e) {
-    child.kill("SIGKILL");
-    throw e;
+  let output = "";
+  let child = null;
+
+  async function spawnServer(bind) {
+    child = spawn(BINARY, ["--root", ROOT, "--demo"], {
+      env: {
+        ...process.env,
+        RUST_LOG: "switchboard=warn",
+        SWITCHBOARD__DATABASE__URL: `sqlite:${path.join(dir, "e2e.db")}`,
+        SWITCHBOARD__SERVER__BIND: bind,
+        SWITCHBOARD__ATTACHMENTS__DIR: path.join(dir, "attachments"),
+        ...env,
+      },
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const proc = child;
+    const started = new Promise((resolve, reject) => {
+      const onData = (chunk) => {
+        output += chunk;
+        for (const m of output.matchAll(/(?:supervisor|Demo agent) '(\w+)' with password: (\S+)/g)) {
+          passwords[m[1]] = m[2];
+        }
+        const listening = [...output.matchAll(/listening on (http:\/\/[\d.:]+)/g)].pop();
+        if (listening && passwords.admin && passwords.alice && passwords.bob) resolve(listening[1]);
+      };
+      proc.stdout.setEncoding("utf8").on("data", onData);
+      proc.stderr.setEncoding("utf8").on("data", (c) => { output += c; });
+      proc.once("exit", (code) => reject(new Error(`server exited with ${code}:\n${output}`)));
+      setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 30000).unref();
+    });
+    try {
+      const url = await started;
+      await waitReady(url);
+      return url;
+    } catch (e) {
+      proc.kill("SIGKILL");
+      throw e;
+    }
   }
+
+  async function kill(signal) {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once("exit", r));
+    proc.kill(signal);
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  output = "";
+  const url = await spawnServer("127.0.0.1:0");
+  const bind = url.replace(/^http:\/\//, "");
   return {
     url,
     passwords,
     dir,
     output: () => output,
+    crash: () => kill("SIGKILL"),
+    async restart() {
+      output = "";
+      // The demo data exists now, so no passwords are printed again.
+      await spawnServer(bind);
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await kill("SIGTERM");
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -189,6 +213,23 @@ async function launch() {
   };
 }
 
+/**
+ * A company's page on another origin (its own port on 127.0.0.1) that
+ * embeds the widget; `html` is the page (anything with a toString, read per
+ * request). Resolves to its URL.
+ */
+async function hostPage(html) {
+  const http = require("node:http");
+  const server = http.createServer((req, res) => {
+    if (req.url === "/favicon.ico") return void res.writeHead(204).end();
+    res.writeHead(req.url === "/" ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    res.end(req.url === "/" ? String(html) : "not found");
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  server.unref();
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
+
 /** Saves a screenshot of a main screen into the temp screenshot dir. */
 async function screenshot(page, name) {
   await page.screenshot({ path: path.join(SHOT_DIR, `${name}.png`), fullPage: true });
@@ -214,4 +255,4 @@ async function setup() {
   };
 }
 
-module.exports = { setup, startServer, apiLogin, launch, screenshot, WAIT_MS, SHOT_DIR, ROOT };
+module.exports = { setup, startServer, hostPage, apiLogin, launch, screenshot, WAIT_MS, SHOT_DIR, ROOT };

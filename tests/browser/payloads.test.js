@@ -4,13 +4,14 @@
 // raised. Fields: messages both ways, the customer's typed name, verified
 // name/e-mail/variables from an identity token, attachment file names both
 // ways, the prompt and options of an offer of choices, a predefined
-// message's heading and body, and the agent's display name.
+// message's heading and body, the agent's display name, and the names of a
+// queue and a profile.
 "use strict";
 
 const { before, after, afterEach, test } = require("node:test");
 const assert = require("node:assert/strict");
 const crypto = require("node:crypto");
-const { setup, screenshot } = require("./harness");
+const { setup, screenshot, hostPage } = require("./harness");
 const { Agent, Customer, tid } = require("./ui");
 
 const PAYLOADS = [
@@ -23,11 +24,14 @@ const PAYLOADS = [
 ];
 const LONG = `long:${"Lorem ipsum dolor sit amet ".repeat(147)}`.slice(0, 4000);
 const AGENT_NAME = "<img src=x onerror=\"window.__xss=1\">Mallory";
+const QUEUE_NAME = "<svg onload=\"window.__xss=1\">Queue";
+const PROFILE_NAME = "<script>window.__xss=1</script>Profile";
 
 let env;
 let agent;
 let id;
 let api;
+let hostileQueue;
 const customers = [];
 
 /** An HS256 JWT signed with the site's secret, as a site's backend would make it. */
@@ -57,15 +61,19 @@ async function textShown(scope, text) {
 before(async () => {
   env = await setup();
   api = await env.supervisorApi();
-  const profiles = await api.get("/api/profiles");
-  const profile = profiles.find((p) => p.name === "Support chat");
+  // A queue and a profile with hostile names; the site of the last test routes to that queue.
+  const support = (await api.get("/api/queues")).find((q) => q.name === "Support");
+  hostileQueue = await api.post("/api/queues", { name: QUEUE_NAME });
+  const profile = await api.post("/api/profiles", {
+    name: PROFILE_NAME, queue_ids: [support.id, hostileQueue.id], media: ["chat"],
+  });
   const created = await api.post("/api/users", {
     username: "mallory", display_name: AGENT_NAME, role: "agent", password: "correct horse battery staple",
   });
   await api.post(`/api/users/${created.user.id}/profiles`, { profile_id: profile.id });
   await api.post("/api/predefined", { heading: PAYLOADS[1], body: `${PAYLOADS[0]} ${PAYLOADS[2]}`, scope: "everyone" });
   agent = new Agent(await env.page("mallory"), env.url, "mallory", "correct horse battery staple");
-  await agent.login();
+  await agent.login(PROFILE_NAME);
   await agent.ready();
 });
 after(async () => { await env?.teardown(); });
@@ -78,15 +86,13 @@ test("a typed customer name and messages both ways", async () => {
   const customer = new Customer(await env.page("customer"), env.url);
   customers.push(customer);
   // A company page (another origin) that asks for the pre-chat form.
-  await customer.page.context().route("http://shop.test/**", (route) => route.fulfill({
-    contentType: "text/html",
-    body: `<!doctype html><title>Shop</title><h1>Shop</h1>
-<script src="${env.url}/widget.js" data-queue="Support" data-prechat="true" async></script>`,
-  }));
-  await customer.open("http://shop.test/");
+  const shop = await hostPage(`<!doctype html><title>Shop</title><h1>Shop</h1>
+<script src="${env.url}/widget.js" data-queue="Support" data-prechat="true" async></script>`);
+  await customer.open(`${shop.url}/`);
   assert.equal(await customer.start({ name: PAYLOADS[2], email: "eve@example.com" }), true, "the pre-chat form is shown");
   await customer.send(PAYLOADS[0]);
   id = await agent.waitOffer();
+  await agent.select(id);
   await agent.panel(id).locator(`${tid("customer-var")}[data-name="name"] ${tid("customer-var-value")}`)
     .filter({ hasText: "svg onload" }).waitFor();
   await agent.accept(id);
@@ -133,30 +139,30 @@ test("attachment file names both ways", async () => {
 });
 
 test("verified name, e-mail and variables from an identity token", async () => {
-  const queues = await api.get("/api/queues");
-  const support = queues.find((q) => q.name === "Support");
+  // The company page on another origin: its key, its origin, a token from "its backend".
+  let token = "";
+  const shop = await hostPage({ toString: () => `<!doctype html><title>Hostile shop</title><h1>Shop</h1>
+<script src="${env.url}/widget.js" data-site="shop" data-identity-token="${token}" async></script>` });
   const site = await api.post("/api/sites", {
-    name: "Hostile shop", key: "shop", allowed_origins: ["http://shop.test"], default_queue_id: support.id,
+    name: "Hostile shop", key: "shop", allowed_origins: [shop.url], default_queue_id: hostileQueue.id,
   });
-  const token = identityToken(site.identity_secret, {
-    aud: "shop", sub: PAYLOADS[4], name: PAYLOADS[1], email: PAYLOADS[2],
+  token = identityToken(site.identity_secret, {
+    // The e-mail must contain an @, or the server refuses the whole token.
+    aud: "shop", sub: PAYLOADS[4], name: PAYLOADS[1], email: `${PAYLOADS[2]}@example.com`,
     vars: { plan: PAYLOADS[0], note: PAYLOADS[5], link: PAYLOADS[3] },
   });
   const page = await env.page("customer with token");
-  // A company page on another origin embedding the widget, as a real site does.
-  await page.context().route("http://shop.test/**", (route) => route.fulfill({
-    contentType: "text/html",
-    body: `<!doctype html><title>Hostile shop</title><h1>Shop</h1>
-<script src="${env.url}/widget.js" data-site="shop" data-identity-token="${token}" async></script>`,
-  }));
   const customer = new Customer(page, env.url);
   customers.push(customer);
-  await customer.open("http://shop.test/");
+  await customer.open(`${shop.url}/`);
   await customer.start();
   await customer.send("hello with a token");
   const chat = await agent.waitOffer();
+  await agent.select(chat);
+  await agent.panel(chat).locator(tid("offer-queue")).filter({ hasText: "Queue" }).waitFor();
+  assert.ok((await agent.panel(chat).locator(tid("offer-queue")).textContent()).includes(QUEUE_NAME), "the queue name is text");
   const info = agent.panel(chat).locator(tid("customer-info"));
-  for (const [name, text] of [["name", PAYLOADS[1]], ["email", PAYLOADS[2]], ["plan", PAYLOADS[0]], ["note", PAYLOADS[5]]]) {
+  for (const [name, text] of [["name", PAYLOADS[1]], ["email", `${PAYLOADS[2]}@example.com`], ["customer_id", PAYLOADS[4]], ["plan", PAYLOADS[0]], ["note", PAYLOADS[5]]]) {
     const value = info.locator(`${tid("customer-var")}[data-name="${name}"] ${tid("customer-var-value")}`);
     await value.waitFor();
     assert.ok((await value.textContent()).includes(text.trim()), `${name} shown as text`);

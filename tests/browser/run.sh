@@ -19,13 +19,11 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
 
-# Test files enabled in CI (the others wait for UI work; see README).
-enabled=(
-  smoke.test.js
-)
+# Every test file runs (in CI too); arguments pick some.
+cd "$here"
+enabled=(*.test.js)
 if [ "$#" -gt 0 ]; then enabled=("$@"); fi
 
-cd "$here"
 export E2E_SCREENSHOTS="${E2E_SCREENSHOTS:-$(mktemp -d /tmp/switchboard-shots-XXXXXX)}"
 echo "screenshots: $E2E_SCREENSHOTS"
 # One file at a time: each starts a server and a browser, and CI has two cores.

@@ -10,7 +10,7 @@ let env;
 before(async () => { env = await setup(); });
 after(async () => { await env?.teardown(); });
 
-for (const route of ["/", "/demo.html", "/agent.html"]) {
+for (const route of ["/", "/demo.html", "/agent.html", "/supervisor.html"]) {
   test(`${route} loads cleanly`, async () => {
     const page = await env.page(`page ${route}`);
     const res = await page.goto(`${env.url}${route}`);

@@ -50,8 +50,9 @@ class Agent {
 
   /** Waits for an offer tab and returns its conversation id. */
   async waitOffer() {
+    // The offer's panel may be behind the active tab (hidden), so wait for it to exist.
     const offer = this.page.locator(`${tid("chat-panel")}:has(${tid("offer")})`).first();
-    await offer.waitFor();
+    await offer.waitFor({ state: "attached" });
     return offer.getAttribute("data-conversation-id");
   }
 
