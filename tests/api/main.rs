@@ -27,6 +27,7 @@ mod routing;
 mod shutdown;
 mod sigkill_loop;
 mod smtp;
+mod state_matrix;
 mod store_contract;
 mod supervisor;
 mod transcript_auto;
