@@ -33,3 +33,4 @@ mod supervisor;
 mod transcript_auto;
 mod transcripts;
 mod widget_config;
+mod ws_roles;
