@@ -15,7 +15,9 @@
 # 127.0.0.1-127.0.0.4); BENCH_PG (admin URL, default
 # postgres://postgres@127.0.0.1:5432/postgres); BENCH_MMAP_THRESHOLD (glibc's
 # MALLOC_MMAP_THRESHOLD_ for the server, default 131072, `off`: glibc's own); BENCH_KEEP_DB=1 keeps the
-# database; BENCH_PERF=file records a perf profile of the server; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
+# database; BENCH_SWITCHBOARD_BIN runs another build of the server (A/B);
+# BENCH_NO_BUILD=1 skips the cargo build;
+# BENCH_PERF=file records a perf profile of the server; LOADGEN_ARGS are extra global loadgen flags (e.g. --threads 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,13 +47,15 @@ sources="${BENCH_SOURCES:-127.0.0.1-127.0.0.4}"
 pg_admin="${BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 target_dir="${CARGO_TARGET_DIR:-target}"
+build=(cargo build --quiet --bin switchboard --bin ceiling-relay --bin loadgen)
 if [ "$profile" = release ]; then
-  cargo build --release --quiet --bin switchboard --bin ceiling-relay --bin loadgen
+  build+=(--release)
   bin="$target_dir/release"
 else
-  cargo build --quiet --bin switchboard --bin ceiling-relay --bin loadgen
   bin="$target_dir/debug"
 fi
+# BENCH_NO_BUILD=1 runs the binaries as they are (e.g. while a build runs).
+if [ -z "${BENCH_NO_BUILD:-}" ]; then "${build[@]}"; fi
 if [ "$server" = node ] && [ ! -d bench/node-relay/node_modules ]; then
   (cd bench/node-relay && npm ci --no-audit --no-fund --silent)
 fi
@@ -100,7 +104,7 @@ case "$server" in
       SWITCHBOARD__LIMITS__IP_FRAMES_BURST=1000000 SWITCHBOARD__LIMITS__IP_FRAMES_PER_SEC=1000000 \
       SWITCHBOARD__LIMITS__FRAMES_BURST=10000 SWITCHBOARD__LIMITS__FRAMES_PER_SEC=10000 \
       RUST_LOG="${RUST_LOG:-switchboard=warn}" \
-      "$bin/switchboard" --root . serve >"$work/server.log" 2>&1 &
+      "${BENCH_SWITCHBOARD_BIN:-$bin/switchboard}" --root . serve >"$work/server.log" 2>&1 &
     ;;
   ceiling)
     env "${malloc_env[@]}" RELAY_DATABASE_URL="$url" RELAY_BIND="127.0.0.1:$port" \

@@ -183,7 +183,7 @@ impl Actor {
                 reply,
             } => {
                 let client_msg_id = client_msg_id.as_str().to_owned();
-                let result = self.send(party, name, client_msg_id, contribution).await;
+                let result = self.send(party, name, client_msg_id, *contribution).await;
                 let _ = reply.send(result);
             }
             Command::Typing {
@@ -196,7 +196,7 @@ impl Actor {
                 let _ = reply.send(self.leave(agent, name).await);
             }
             Command::Note { note, reply } => {
-                let _ = reply.send(self.note(note).await);
+                let _ = reply.send(self.note(*note).await);
             }
             Command::Join { agent, name, reply } => {
                 let _ = reply.send(self.join(agent, name).await);

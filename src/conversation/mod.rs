@@ -152,7 +152,10 @@ enum Command {
         party: Party,
         name: String,
         client_msg_id: ClientMsgId,
-        contribution: Contribution,
+        /// Boxed, like `Note::note`: a command channel allocates its first
+        /// block of slots when the actor starts, so the enum's size is
+        /// paid per conversation even while it is idle.
+        contribution: Box<Contribution>,
         reply: Reply<Ack>,
     },
     Typing {
@@ -167,7 +170,7 @@ enum Command {
         reply: Reply<Left>,
     },
     Note {
-        note: Note,
+        note: Box<Note>,
         reply: Reply<()>,
     },
     Join {
@@ -274,7 +277,7 @@ impl Conversations {
             party,
             name: name.to_owned(),
             client_msg_id: client_msg_id.clone(),
-            contribution: contribution.clone(),
+            contribution: Box::new(contribution.clone()),
             reply,
         })
         .await
@@ -301,7 +304,7 @@ impl Conversations {
     /// Appends a server-written event (e.g. an invitation's outcome).
     pub async fn note(&self, id: &ConversationId, note: Note) -> Result<(), ChatError> {
         self.request(id, |reply| Command::Note {
-            note: note.clone(),
+            note: Box::new(note.clone()),
             reply,
         })
         .await

@@ -383,6 +383,41 @@ impl RoutingState {
         None
     }
 
+    /// Up to `max` offers that are possible now, in the order [`next_offer`]
+    /// would make them: the same as calling `next_offer` and recording each
+    /// with [`RoutingState::offer_made`] before the next, but with one sort
+    /// of the waiting chats instead of one per offer. That holds because an
+    /// offer only takes its agent out of the running (an agent holds one
+    /// offer at a time) and its chat out of the order; nothing else that
+    /// decides eligibility changes. The caller persists the batch and then
+    /// records each offer the store accepted.
+    ///
+    /// [`next_offer`]: RoutingState::next_offer
+    pub fn plan_offers(&self, max: usize) -> Vec<(ConversationId, UserId, i64)> {
+        let mut taken: HashSet<UserId> = HashSet::new();
+        let mut plan = Vec::new();
+        for chat_id in self.service_order() {
+            if plan.len() >= max {
+                break;
+            }
+            let chat = &self.chats[chat_id];
+            let best = self
+                .agents
+                .iter()
+                .filter(|(id, a)| {
+                    Self::eligible(a, chat)
+                        && !chat.init.rejected_by.contains(id)
+                        && !taken.contains(id)
+                })
+                .min_by_key(|(id, a)| (a.idle_since, **id));
+            if let Some((agent, _)) = best {
+                taken.insert(*agent);
+                plan.push((chat_id.clone(), *agent, chat.init.version));
+            }
+        }
+        plan
+    }
+
     /// Records an offer the store accepted; `version` is the row's new version.
     pub fn offer_made(
         &mut self,

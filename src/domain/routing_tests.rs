@@ -444,3 +444,88 @@ fn live_view_counts_waiting_chats_oldest_wait_and_ready_agents() {
         }
     );
 }
+
+/// Plans a batch, then records it as the actor does after the store took it.
+fn offer_batch(s: &mut RoutingState, max: usize, now: Millis) -> Vec<(ConversationId, UserId)> {
+    let plan = s.plan_offers(max);
+    for (chat, agent, version) in &plan {
+        s.offer_made(chat, *agent, version + 1, now);
+        s.check_invariants();
+    }
+    plan.into_iter().map(|(c, a, _)| (c, a)).collect()
+}
+
+/// Several agents of both queues with different idle times and capacities,
+/// chats of both queues (Q2 has the higher priority), some rejected.
+fn busy_state() -> RoutingState {
+    let mut s = state();
+    for (i, queues) in [&[Q1][..], &[Q2], &[Q1, Q2], &[Q1, Q2], &[Q1]]
+        .into_iter()
+        .enumerate()
+    {
+        let mut signed = sign_in(queues, AgentStatus::Ready);
+        signed.capacity = 1 + i as u32 % 3;
+        signed.open_chats = u32::from(i == 4);
+        s.agent_online(UserId(20 + i as i64), signed, 100 - i as u64 * 7);
+    }
+    for n in 0..12u8 {
+        let queue = if n % 3 == 0 { Q2 } else { Q1 };
+        let mut init = waiting(queue, i64::from(n % 5) * 10 + i64::from(n));
+        if n % 4 == 1 {
+            init.rejected_by.insert(UserId(22));
+        }
+        s.enqueue(chat(n), init);
+    }
+    s
+}
+
+#[test]
+fn a_planned_batch_equals_offers_made_one_by_one() {
+    let mut sequential = busy_state();
+    let mut one_by_one = Vec::new();
+    while let Some(offer) = offer_next(&mut sequential, 7) {
+        one_by_one.push(offer);
+    }
+    assert!(one_by_one.len() > 2, "the fixture makes several offers");
+
+    let mut batched = busy_state();
+    assert_eq!(offer_batch(&mut batched, 512, 7), one_by_one);
+    assert_eq!(batched.plan_offers(512), Vec::new());
+    let sorted = |s: &RoutingState| {
+        let mut places = s.places();
+        places.sort_by(|a, b| a.chat.0.cmp(&b.chat.0));
+        places
+    };
+    assert_eq!(sorted(&batched), sorted(&sequential));
+}
+
+#[test]
+fn planning_in_small_batches_gives_the_same_offers() {
+    let mut sequential = busy_state();
+    let mut one_by_one = Vec::new();
+    while let Some(offer) = offer_next(&mut sequential, 7) {
+        one_by_one.push(offer);
+    }
+    let mut batched = busy_state();
+    let mut in_batches = Vec::new();
+    loop {
+        let batch = offer_batch(&mut batched, 2, 7);
+        if batch.is_empty() {
+            break;
+        }
+        assert!(batch.len() <= 2);
+        in_batches.extend(batch);
+    }
+    assert_eq!(in_batches, one_by_one);
+}
+
+#[test]
+fn a_plan_gives_each_agent_one_offer() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    for n in 1..=3 {
+        s.enqueue(chat(n), waiting(Q1, i64::from(n)));
+    }
+    assert_eq!(s.plan_offers(10), vec![(chat(1), A, 1)]);
+    assert_eq!(s.plan_offers(0), Vec::new());
+}

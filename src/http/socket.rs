@@ -89,11 +89,16 @@ fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
     }
 }
 
-/// Configures an upgrade with our limits: small read buffers (idle sockets
-/// stay cheap) and a hard cap above the protocol's frame limit, so frames
+/// Per-socket read buffer. Measured (docs/performance.md): 128 KiB, the
+/// default, costs ~137 KB per idle connection; 4 KiB ~6 KB; 1 KiB ~3 KB.
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// Configures an upgrade with our limits: a 1 KiB read buffer (an idle
+/// socket stays cheap; tungstenite grows it for a bigger frame while it is
+/// read, and our frames are small) and a hard cap above the protocol's frame limit, so frames
 /// between the two get a typed error before the socket is closed.
 pub fn limits(ws: WebSocketUpgrade) -> WebSocketUpgrade {
-    ws.read_buffer_size(4096)
+    ws.read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(4096)
         .max_frame_size(2 * MAX_FRAME_BYTES)
         .max_message_size(2 * MAX_FRAME_BYTES)

@@ -23,6 +23,16 @@ use tokio::time::Instant;
 /// After a store failure, routing is retried this much later.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
+/// Most offers planned and committed together by `route()`.
+const OFFER_BATCH: usize = 512;
+
+/// Queue positions are announced at most this often. Working out every
+/// waiting chat's place sorts each queue, so doing it after every command
+/// made a burst of n joins cost O(n²); coalesced, a burst costs one sort per
+/// interval, and a customer hears of a change at most this much later.
+/// Only places that changed since a customer was last told are sent.
+const PLACES_EVERY: Duration = Duration::from_millis(200);
+
 /// What an offer shows besides the chat id.
 struct ChatCard {
     queue: QueueId,
@@ -48,6 +58,8 @@ pub(super) struct RouterActor {
     queue_names: HashMap<QueueId, String>,
     epoch: Instant,
     retry_at: Option<Instant>,
+    /// When queue positions were last announced.
+    places_at: Instant,
 }
 
 fn rule(queue: &Queue) -> QueueRule {
@@ -83,6 +95,7 @@ impl RouterActor {
             queue_names: HashMap::new(),
             epoch: Instant::now(),
             retry_at: None,
+            places_at: Instant::now(),
         };
         for queue in actor.store.list_queues().await? {
             actor.add_queue(queue);
@@ -192,6 +205,8 @@ impl RouterActor {
     }
 
     pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        // Whether anything happened since queue positions were last announced.
+        let mut places_stale = true;
         loop {
             let grace = self.config.customer_grace.as_millis() as u64;
             let wake = [
@@ -201,15 +216,22 @@ impl RouterActor {
             .into_iter()
             .flatten()
             .min();
+            let places_due = Some(self.places_at + PLACES_EVERY);
             tokio::select! {
                 command = rx.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
                 _ = sleep_until(wake) => self.on_timer().await,
+                _ = sleep_until(places_due), if places_stale => {}
             }
             self.route().await;
-            self.announce_places();
+            places_stale = true;
+            if Instant::now() >= self.places_at + PLACES_EVERY {
+                self.announce_places();
+                self.places_at = Instant::now();
+                places_stale = false;
+            }
         }
     }
 
@@ -656,24 +678,36 @@ impl RouterActor {
         if !self.route_invites().await {
             return;
         }
-        while let Some((chat, agent, version)) = self.state.next_offer() {
-            match self.store.try_offer(&chat, agent, version, wall_ms()).await {
-                Ok(Some(new_version)) => {
-                    let now = self.now();
-                    if let Some(offer) = self.state.offer_made(&chat, agent, new_version, now) {
-                        if let (Some(event), Some(link)) = (
-                            self.offer_event(&chat, offer.deadline),
-                            self.agents.get(&agent),
-                        ) {
-                            link.outbox.push(&event);
-                        }
-                    }
-                }
-                Ok(None) => self.resync(&chat).await,
+        loop {
+            // A batch is the offers `next_offer` would make one by one; the
+            // store commits it in one transaction (a burst's routing is
+            // bound by commits, not by CPU).
+            let plan = self.state.plan_offers(OFFER_BATCH);
+            if plan.is_empty() {
+                return;
+            }
+            let results = match self.store.try_offers(&plan, wall_ms()).await {
+                Ok(results) => results,
                 Err(e) => {
                     logged(e);
                     self.retry_at = Some(Instant::now() + STORE_RETRY);
                     return;
+                }
+            };
+            for ((chat, agent, _), result) in plan.into_iter().zip(results) {
+                match result {
+                    Some(new_version) => {
+                        let now = self.now();
+                        if let Some(offer) = self.state.offer_made(&chat, agent, new_version, now) {
+                            if let (Some(event), Some(link)) = (
+                                self.offer_event(&chat, offer.deadline),
+                                self.agents.get(&agent),
+                            ) {
+                                link.outbox.push(&event);
+                            }
+                        }
+                    }
+                    None => self.resync(&chat).await,
                 }
             }
         }

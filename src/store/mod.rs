@@ -135,6 +135,21 @@ pub trait Store: AdminStore + Send + Sync + 'static {
         version: i64,
         now: i64,
     ) -> StoreResult<Option<i64>>;
+    /// Several `try_offer`s (chat, agent, version) persisted together, with
+    /// one result each in the same order. Each is conditional on its own
+    /// row, as in `try_offer`; the SQL stores commit them in one
+    /// transaction, so a routing burst pays one commit per batch.
+    async fn try_offers(
+        &self,
+        offers: &[(ConversationId, UserId, i64)],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut results = Vec::with_capacity(offers.len());
+        for (id, agent, version) in offers {
+            results.push(self.try_offer(id, *agent, *version, now).await?);
+        }
+        Ok(results)
+    }
     /// offered to `agent` → waiting, recording why. A reject or timeout also
     /// bars the agent from this chat.
     async fn release_offer(

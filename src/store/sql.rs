@@ -877,6 +877,30 @@ macro_rules! impl_sql_store {
                 Ok(Some(new_version))
             }
 
+            async fn try_offers(&self, offers: &[(ConversationId, UserId, i64)], now: i64) -> StoreResult<Vec<Option<i64>>> {
+                let mut tx = self.pool.begin().await?;
+                let mut results = Vec::with_capacity(offers.len());
+                for (id, agent, version) in offers {
+                    let updated: Option<(i64,)> = sqlx::query_as(
+                        "update conversations set state = 'offered', offered_to = $2, version = version + 1 \
+                         where id = $1 and state = 'waiting' and version = $3 returning version",
+                    )
+                    .bind(id.as_str())
+                    .bind(agent.0)
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((new_version,)) = updated {
+                        Self::record_routing(&mut tx, id, RoutingEventKind::Offered, Some(*agent), now).await?;
+                        results.push(Some(new_version));
+                    } else {
+                        results.push(None);
+                    }
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
             async fn release_offer(&self, id: &ConversationId, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>> {
                 let mut tx = self.pool.begin().await?;
                 let updated: Option<(i64,)> = sqlx::query_as(

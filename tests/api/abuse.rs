@@ -1,4 +1,4 @@
-//! The abuse rows of the bad-input catalogue (docs/reliability-abuse.md):
+//! The abuse rows of the bad-input catalogue (docs/reliability.md):
 //! broken frames and their close codes, floods, too many sockets, slow
 //! headers, cross-site sockets and requests, and login guessing. Limits are
 //! lowered per test through `[limits]` so each is reached quickly.
