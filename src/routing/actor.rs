@@ -74,6 +74,19 @@ pub(super) fn logged(e: StoreError) -> RouterError {
     RouterError::Unavailable
 }
 
+/// A router that stops with connections registered (a panic unwinding it,
+/// or shutdown) closes them with code 1012: consoles and waiting customers
+/// reconnect and register with the router that replaces it
+/// (`super::supervise`). Otherwise they would stay open but unknown to it.
+impl Drop for RouterActor {
+    fn drop(&mut self) {
+        let agents = self.agents.values().map(|link| &link.outbox);
+        for outbox in agents.chain(self.customers.values().flatten()) {
+            outbox.close(CloseReason::Restarting);
+        }
+    }
+}
+
 impl RouterActor {
     /// Rebuilds routing from the store: queues, and every waiting or offered
     /// chat. Offers pending at a crash are released (their agents are no
@@ -204,7 +217,7 @@ impl RouterActor {
         );
     }
 
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    pub(super) async fn run(mut self, rx: &mut mpsc::Receiver<Command>) {
         // Whether anything happened since queue positions were last announced.
         let mut places_stale = true;
         loop {
@@ -319,6 +332,8 @@ impl RouterActor {
                 let (queues, agents) = self.state.live(wall_ms());
                 let _ = reply.send(super::LiveState { queues, agents });
             }
+            #[cfg(test)]
+            Command::Panic => panic!("injected router panic"),
         }
     }
 

@@ -193,7 +193,47 @@ enum Command {
     Live {
         reply: oneshot::Sender<LiveState>,
     },
+    /// Test seam: makes the router panic, to prove it is restarted. It
+    /// exists only in the crate's unit tests, so no build can trigger it.
+    #[cfg(test)]
+    Panic,
 }
+
+/// Runs the router and restarts it after a panic (a bug), so routing does
+/// not stop for the rest of the process. The command channel outlives each
+/// run: commands sent meanwhile wait for the new router. Unwinding drops the
+/// old router, whose `Drop` closes every agent and waiting-customer
+/// connection it held (code 1012): their clients reconnect, sign in and
+/// resume against the new router, which is rebuilt from the store exactly
+/// as at startup (waiting chats queued again, pending offers released).
+async fn supervise(
+    mut actor: actor::RouterActor,
+    mut rx: mpsc::Receiver<Command>,
+    store: DynStore,
+    conversations: Conversations,
+    config: RouterConfig,
+) {
+    use futures_util::FutureExt;
+    loop {
+        let run = std::panic::AssertUnwindSafe(actor.run(&mut rx));
+        if run.catch_unwind().await.is_ok() {
+            return;
+        }
+        tracing::error!("router panicked; restarting it from the store");
+        actor = loop {
+            match actor::RouterActor::recover(store.clone(), conversations.clone(), config).await {
+                Ok(actor) => break actor,
+                Err(error) => {
+                    tracing::warn!(%error, "router restart failed; retrying");
+                    tokio::time::sleep(RESTART_RETRY).await;
+                }
+            }
+        };
+    }
+}
+
+/// Wait between attempts to rebuild the router while the store is down.
+const RESTART_RETRY: Duration = Duration::from_secs(1);
 
 /// Handle to the router actor.
 #[derive(Clone)]
@@ -209,8 +249,9 @@ impl Router {
         config: RouterConfig,
     ) -> anyhow::Result<Self> {
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        let actor = actor::RouterActor::recover(store, conversations, config).await?;
-        tokio::spawn(actor.run(rx));
+        let actor =
+            actor::RouterActor::recover(store.clone(), conversations.clone(), config).await?;
+        tokio::spawn(supervise(actor, rx, store, conversations, config));
         Ok(Self { tx })
     }
 
@@ -349,5 +390,71 @@ impl Router {
             return Vec::new();
         }
         answer.await.unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::ProfileId;
+    use crate::outbox::{self, CloseReason};
+    use crate::store::{self, NewConversation};
+    use crate::writer::CommitWriter;
+
+    /// A router panic does not stop routing: the signed-in agent's console
+    /// is closed with 1012 (it signs in again), the router is rebuilt from
+    /// the store with the waiting chat queued again, and takes commands.
+    #[tokio::test]
+    async fn a_panicking_router_closes_consoles_and_restarts_from_the_store() {
+        let store = store::connect("sqlite::memory:", 1).await.expect("store");
+        let queue = store.create_queue("Support", 30, 0).await.expect("queue");
+        store
+            .create_conversation(NewConversation {
+                id: ConversationId::random(),
+                queue,
+                customer_token_hash: "h".into(),
+                customer_name: Some("Carla".into()),
+                customer_email: None,
+                now: 1_764_090_000_000,
+            })
+            .await
+            .expect("conversation");
+        let conversations = Conversations::new(store.clone(), CommitWriter::spawn(store.clone()));
+        let config = RouterConfig {
+            customer_grace: Duration::from_secs(60),
+        };
+        let router = Router::spawn(store, conversations, config)
+            .await
+            .expect("router");
+        let sign_in = |outbox| AgentSignIn {
+            agent: UserId(7),
+            // No queues: the agent is never offered the chat, so the
+            // waiting count below depends on recovery alone.
+            profile: Profile {
+                id: ProfileId(1),
+                name: "Back office".into(),
+                queues: Vec::new(),
+                media: Vec::new(),
+            },
+            capacity: 1,
+            open_chats: 0,
+            outbox,
+        };
+        let (console, inbox) = outbox::channel();
+        router.sign_in(sign_in(console)).await.expect("sign in");
+        assert_eq!(router.snapshot().await.agents_online, 1);
+
+        router.tell(Command::Panic).await;
+        assert_eq!(inbox.kick.kicked().await, CloseReason::Restarting);
+
+        let after = router.snapshot().await;
+        assert_eq!(after.waiting, 1);
+        assert_eq!(after.agents_online, 0);
+        let (console, _inbox) = outbox::channel();
+        router
+            .sign_in(sign_in(console))
+            .await
+            .expect("sign in again");
+        assert_eq!(router.snapshot().await.agents_online, 1);
     }
 }
