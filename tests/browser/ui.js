@@ -1,6 +1,6 @@
 // Page objects of the agent console, the customer widget and the supervisor
 // pages, written against the data-testid contract in
-// /work/helper-notes/ui-contract.md (also docs: tests/browser/README in the
+// tests/browser/ui-contract.md (how to run the suite: the
 // top-level README's "Tests" section). Every wait is an element state, never
 // a sleep.
 "use strict";
