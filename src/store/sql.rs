@@ -1138,11 +1138,7 @@ macro_rules! impl_sql_store {
                     // (docs/performance.md). Attachments are bound in the
                     // same transaction as their message, so a batch with
                     // any takes the transaction below.
-                    Self::events_insert(events)
-                        .build()
-                        .persistent(events.len() <= MAX_CACHED_INSERT_ROWS)
-                        .execute(&self.pool)
-                        .await?;
+                    self.append_rows(events).await?;
                     return Ok(());
                 }
                 let mut tx = self.pool.begin().await?;
