@@ -219,6 +219,9 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 
     // --- the chat log ---
+    /// How many [`Store::append_events`] may usefully run at once (the
+    /// group-commit writer's transactions in flight).
+    fn concurrent_commits(&self) -> usize;
     /// Appends events of any conversations in one transaction (group commit).
     /// Rows whose `(conversation, client_msg_id)` exists are skipped.
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()>;

@@ -26,6 +26,12 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// The group-commit writer's transactions in flight: one backend
+    /// inserting back to back tops out near 20k rows/s on our 2-core box
+    /// (docs/performance.md); a few in parallel share the fsyncs and use
+    /// both cores, while leaving most of the pool to everything else.
+    const CONCURRENT_COMMITS: usize = 3;
+
     /// One autocommitted insert of events without attachments (the
     /// group-commit writer's batches), as one row of arrays: a single
     /// statement for every batch size, prepared and planned once per

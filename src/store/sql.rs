@@ -1127,6 +1127,10 @@ macro_rules! impl_sql_store {
                 Ok(rows.into_iter().map(RoutingEventRow::into_record).collect())
             }
 
+            fn concurrent_commits(&self) -> usize {
+                Self::CONCURRENT_COMMITS
+            }
+
             async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()> {
                 if events.is_empty() {
                     return Ok(());

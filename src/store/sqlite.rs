@@ -36,6 +36,9 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// SQLite has one writer: concurrent commits would only wait for its lock.
+    const CONCURRENT_COMMITS: usize = 1;
+
     /// One autocommitted multi-row insert of events without attachments
     /// (the group-commit writer's batches). SQLite prepares in-process, so
     /// a statement per batch size is cheap; only small ones are cached.
