@@ -90,8 +90,10 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Request>) {
             }
             // Small, and another commit is running: let the batch grow
             // until that commit ends (or it is big enough to go alongside).
+            // A wake-up may be stale (a commit that ended while nobody
+            // waited): the loop counts the commits in flight again.
             tokio::select! {
-                _ = finished.notified() => break,
+                _ = finished.notified() => continue,
                 next = rx.recv() => match next {
                     Some((event, reply)) => {
                         events.push(event);
