@@ -55,6 +55,7 @@ impl Application {
             conversations.clone(),
             RouterConfig {
                 customer_grace: settings.routing.customer_grace(),
+                agent_grace: settings.routing.agent_grace(),
             },
         )
         .await?;
