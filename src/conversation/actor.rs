@@ -3,6 +3,7 @@
 //! then fans them out to the participants' connections.
 
 use super::audience::Rendered;
+use super::sent::SentIds;
 use super::{
     Ack, Attached, ChatError, Command, Contribution, Left, Lost, MAX_EVENTS_PER_CONVERSATION,
 };
@@ -16,11 +17,12 @@ use crate::domain::ids::{AttachmentId, ConversationId, UserId};
 use crate::outbox::{CloseReason, Frame, Outbox};
 use crate::protocol::{AuthorView, ConversationView, CustomerView, EventData, ServerEvent};
 use crate::store::{
-    AttachmentMeta, Author, ConversationRecord, DynStore, EventKind, NewEvent, StoreError,
+    AttachmentMeta, Author, ConversationRecord, DynStore, EventKind, LogPosition, NewEvent,
+    StoreError,
 };
 use crate::writer::CommitWriter;
 use futures_util::FutureExt;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -94,8 +96,9 @@ struct Actor {
     next_seq: i64,
     /// Next number of an event everyone sees (customers count these).
     next_public_seq: i64,
-    /// (sender key, client message id) → (seq, public seq): idempotency is per sender.
-    client_msg_ids: HashMap<(String, String), (i64, Option<i64>)>,
+    /// The stored (sender key, client message id) pairs, hashed: idempotency
+    /// is per sender, and a hit is confirmed in the store.
+    sent: SentIds,
     /// Offers of choices and whether each was answered.
     choices: ChoiceBook,
     /// Agents whose joining is in the log; recovery announces the others.
@@ -170,7 +173,7 @@ impl Actor {
             queue_name,
             next_seq: position.last_seq + 1,
             next_public_seq: position.last_public_seq + 1,
-            client_msg_ids: position.client_msg_ids,
+            sent: sent_ids(&position),
             choices,
             announced: position.announced,
             position_uncertain: false,
@@ -446,7 +449,7 @@ impl Actor {
         }
         self.next_seq = position.last_seq + 1;
         self.next_public_seq = position.last_public_seq + 1;
-        self.client_msg_ids = position.client_msg_ids;
+        self.sent = sent_ids(&position);
         self.announced = position.announced;
         self.choices = load_choices(&self.store, &self.id).await?;
         self.position_uncertain = false;
@@ -496,10 +499,7 @@ impl Actor {
         }
         self.advance(&event);
         if let Some(id) = &event.client_msg_id {
-            self.client_msg_ids.insert(
-                (event.author.sender_key(), id.clone()),
-                (event.seq, event.public_seq),
-            );
+            self.sent.insert(&event.author.sender_key(), id);
         }
         self.fan_out(&event);
         Ok(())
@@ -516,12 +516,19 @@ impl Actor {
         let author = self.author(party, name);
         // A resend gets its original ack, even after the chat ended.
         let key = (author.sender_key(), client_msg_id);
-        if let Some(&(seq, public_seq)) = self.client_msg_ids.get(&key) {
-            return Ok(Ack {
-                seq,
-                public_seq,
-                duplicate: true,
-            });
+        if self.sent.may_contain(&key.0, &key.1) {
+            let stored = self
+                .store
+                .find_client_msg(&self.id, &key.0, &key.1)
+                .await
+                .map_err(unavailable)?;
+            if let Some((seq, public_seq)) = stored {
+                return Ok(Ack {
+                    seq,
+                    public_seq,
+                    duplicate: true,
+                });
+            }
         }
         self.rules.check_send(party)?;
         // Only contributions count against the limit: joining and ending always work.
@@ -889,6 +896,16 @@ impl Actor {
         self.subscribers.retain(|s| s.party != Party::Agent(agent));
         Ok(())
     }
+}
+
+/// The hashed idempotency keys of a log position.
+fn sent_ids(position: &LogPosition) -> SentIds {
+    SentIds::from_pairs(
+        position
+            .client_msg_ids
+            .keys()
+            .map(|(sender, id)| (sender.as_str(), id.as_str())),
+    )
 }
 
 /// Rebuilds the offers of choices and their answers from the log.

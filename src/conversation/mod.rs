@@ -8,6 +8,7 @@
 
 mod actor;
 pub mod audience;
+mod sent;
 
 use crate::domain::choices::ChoiceError;
 use crate::domain::conversation::{Audience, ConversationState, Party};

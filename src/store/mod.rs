@@ -231,6 +231,9 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 
     // --- the chat log ---
+    /// How many [`Store::append_events`] may usefully run at once (the
+    /// group-commit writer's transactions in flight).
+    fn concurrent_commits(&self) -> usize;
     /// Appends events of any conversations in one transaction (group commit).
     /// Rows whose `(conversation, client_msg_id)` exists are skipped.
     async fn append_events(&self, events: &[NewEvent]) -> StoreResult<()>;
@@ -253,6 +256,14 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     /// the agents already announced, to resume numbering, deduplication and
     /// join announcements after a restart.
     async fn log_position(&self, id: &ConversationId) -> StoreResult<LogPosition>;
+    /// The seq and public seq of the message `sender` stored with
+    /// `client_msg_id` in this conversation, if any (resend detection).
+    async fn find_client_msg(
+        &self,
+        id: &ConversationId,
+        sender: &str,
+        client_msg_id: &str,
+    ) -> StoreResult<Option<(i64, Option<i64>)>>;
 
     // --- predefined messages ---
     /// Creates a message at the end of its scope's list. An unknown queue

@@ -35,5 +35,22 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// SQLite has one writer: concurrent commits would only wait for its lock.
+    const CONCURRENT_COMMITS: usize = 1;
+
+    /// One autocommitted multi-row insert of events without attachments
+    /// (the group-commit writer's batches). SQLite prepares in-process, so
+    /// a statement per batch size is cheap; only small ones are cached.
+    async fn append_rows(&self, events: &[super::NewEvent]) -> Result<(), sqlx::Error> {
+        Self::events_insert(events)
+            .build()
+            .persistent(events.len() <= super::sql::MAX_CACHED_INSERT_ROWS)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);
 super::admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);

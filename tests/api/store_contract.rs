@@ -6,12 +6,16 @@ use crate::both_stores;
 use crate::helpers::{ensure_fixtures, fresh_database, Backend};
 use switchboard::accounts::{create_user, UserSpec};
 use switchboard::domain::account::Role;
+use switchboard::domain::conversation::Audience;
 use switchboard::domain::ids::{ConversationId, UserId};
-use switchboard::store::{self, DynStore, NewConversation, RoutingEventKind};
+use switchboard::store::{
+    self, Author, DynStore, EventKind, NewConversation, NewEvent, RoutingEventKind,
+};
 
 both_stores!(
     racing_offers_and_accepts_have_one_winner,
-    released_offer_bars_the_rejecter_across_restarts
+    released_offer_bars_the_rejecter_across_restarts,
+    a_stored_client_msg_id_is_found_per_sender
 );
 
 async fn agents(store: &DynStore, n: usize) -> Vec<UserId> {
@@ -195,4 +199,63 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         "closing twice changes nothing"
     );
     assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 1);
+}
+
+/// Resend detection confirms in the store what the actor's hashed ids
+/// suggest: a stored (sender, client_msg_id) is found with its numbers, the
+/// same id from another sender or another conversation is not.
+async fn a_stored_client_msg_id_is_found_per_sender(backend: Backend) {
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let (id, _) = new_chat(&store).await;
+    let (other, _) = new_chat(&store).await;
+    let event = |seq: i64, public_seq: Option<i64>, author: Author, msg: &str| NewEvent {
+        conversation: id.clone(),
+        seq,
+        public_seq,
+        kind: EventKind::Message,
+        audience: if public_seq.is_some() {
+            Audience::Everyone
+        } else {
+            Audience::AgentsOnly
+        },
+        author,
+        body: "hello".into(),
+        data: None,
+        client_msg_id: Some(msg.into()),
+        created_at: 1,
+        attachments: Vec::new(),
+    };
+    let customer = Author::Customer {
+        name: "Carla".into(),
+    };
+    let agent = Author::Agent {
+        id: UserId(1),
+        name: "Ann".into(),
+    };
+    store
+        .append_events(&[
+            event(2, Some(2), customer.clone(), "m1"),
+            event(3, None, agent.clone(), "a1"),
+        ])
+        .await
+        .unwrap();
+    let find = |conversation: ConversationId, author: Author, msg: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_client_msg(&conversation, &author.sender_key(), msg)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        find(id.clone(), customer.clone(), "m1").await,
+        Some((2, Some(2)))
+    );
+    assert_eq!(find(id.clone(), agent.clone(), "a1").await, Some((3, None)));
+    assert_eq!(find(id.clone(), agent, "m1").await, None);
+    assert_eq!(find(id.clone(), customer.clone(), "m2").await, None);
+    assert_eq!(find(other, customer, "m1").await, None);
 }
