@@ -71,6 +71,7 @@ impl Application {
             shutdown,
             limits: Arc::new(AbuseLimits::new(settings.limits)),
             sockets: tokio_util::task::TaskTracker::new(),
+            consoles: Default::default(),
         };
         Ok(Self {
             listener,

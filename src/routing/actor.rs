@@ -319,11 +319,6 @@ impl RouterActor {
             } => {
                 let _ = reply.send(self.cancel_invite(chat, inviter).await);
             }
-            Command::SessionEnded { agent } => {
-                if let Some(link) = self.agents.get(&agent) {
-                    link.outbox.close(CloseReason::SessionEnded);
-                }
-            }
             Command::AgentLeft { agent } => {
                 let now = self.now();
                 self.state.chat_closed(agent, now);

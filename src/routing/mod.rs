@@ -206,9 +206,6 @@ enum Command {
     AgentLeft {
         agent: UserId,
     },
-    SessionEnded {
-        agent: UserId,
-    },
     Reject {
         agent: UserId,
         chat: ConversationId,
@@ -365,11 +362,6 @@ impl Router {
             reply,
         })
         .await
-    }
-
-    /// The user logged out: their console connection is closed (4003).
-    pub async fn session_ended(&self, agent: UserId) {
-        self.tell(Command::SessionEnded { agent }).await
     }
 
     /// An agent left a chat others stay in: their capacity frees up.
