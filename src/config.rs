@@ -120,11 +120,23 @@ impl std::fmt::Debug for DatabaseSettings {
 pub struct RoutingSettings {
     /// Seconds a waiting customer may be disconnected before the chat is abandoned.
     pub customer_grace_secs: u64,
+    /// Seconds an agent's console may be disconnected before their offer is
+    /// withdrawn and their chats go to others (docs/protocol.md 6.5).
+    #[serde(default = "default_agent_grace_secs")]
+    pub agent_grace_secs: u64,
+}
+
+fn default_agent_grace_secs() -> u64 {
+    60
 }
 
 impl RoutingSettings {
     pub fn customer_grace(&self) -> Duration {
         Duration::from_secs(self.customer_grace_secs)
+    }
+
+    pub fn agent_grace(&self) -> Duration {
+        Duration::from_secs(self.agent_grace_secs)
     }
 }
 

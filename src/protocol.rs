@@ -462,6 +462,15 @@ pub enum ServerEvent {
         conversation_id: String,
         connected: bool,
     },
+    /// Whether any agent of an active chat is connected (customers only,
+    /// not stored): `false` when the last agent's console drops ("your
+    /// agent is reconnecting"), `true` when one comes back. If none comes
+    /// back within the grace period the chat returns to the queue
+    /// (docs/protocol.md 6.5).
+    AgentPresence {
+        conversation_id: String,
+        connected: bool,
+    },
     /// A waiting customer's place in the queue.
     QueuePosition {
         conversation_id: String,

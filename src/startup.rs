@@ -55,6 +55,7 @@ impl Application {
             conversations.clone(),
             RouterConfig {
                 customer_grace: settings.routing.customer_grace(),
+                agent_grace: settings.routing.agent_grace(),
             },
         )
         .await?;
@@ -70,6 +71,7 @@ impl Application {
             shutdown,
             limits: Arc::new(AbuseLimits::new(settings.limits)),
             sockets: tokio_util::task::TaskTracker::new(),
+            consoles: Default::default(),
         };
         Ok(Self {
             listener,

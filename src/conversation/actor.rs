@@ -4,11 +4,13 @@
 
 use super::audience::Rendered;
 use super::sent::SentIds;
-use super::{Ack, Attached, ChatError, Command, Contribution, Left, MAX_EVENTS_PER_CONVERSATION};
+use super::{
+    Ack, Attached, ChatError, Command, Contribution, Left, Lost, MAX_EVENTS_PER_CONVERSATION,
+};
 use crate::clock::wall_ms;
 use crate::domain::choices::{ChoiceBook, ChoiceOffer};
 use crate::domain::conversation::{
-    Audience, ConversationError, ConversationRules, ConversationState, Party,
+    AgentLost, Audience, ConversationError, ConversationRules, ConversationState, Party,
 };
 use crate::domain::customer::CustomerVariable;
 use crate::domain::ids::{AttachmentId, ConversationId, UserId};
@@ -68,6 +70,7 @@ async fn refuse_all(mut rx: mpsc::Receiver<Command>, error: ChatError) {
             Command::Join { reply, .. } => drop(reply.send(Err(error))),
             Command::Leave { reply, .. } => drop(reply.send(Err(error))),
             Command::Note { reply, .. } => drop(reply.send(Err(error))),
+            Command::AgentLost { reply, .. } => drop(reply.send(Err(error))),
             Command::End { reply, .. } => drop(reply.send(Err(error))),
             #[cfg(test)]
             Command::Panic { reply } => drop(reply.send(Err(error))),
@@ -105,6 +108,8 @@ struct Actor {
     /// write, and whatever did land is delivered.
     position_uncertain: bool,
     subscribers: Vec<Subscriber>,
+    /// Set while the customer has been told that no agent is connected.
+    agents_away: bool,
 }
 
 /// An actor that stops while connections are attached (a panic unwinding
@@ -173,6 +178,7 @@ impl Actor {
             announced: position.announced,
             position_uncertain: false,
             subscribers: Vec::new(),
+            agents_away: false,
         })
     }
 
@@ -235,6 +241,9 @@ impl Actor {
             Command::Join { agent, name, reply } => {
                 let _ = reply.send(self.join(agent, name).await);
             }
+            Command::AgentLost { agent, name, reply } => {
+                let _ = reply.send(self.agent_lost(agent, name).await);
+            }
             Command::End { party, name, reply } => {
                 let _ = reply.send(self.end(party, name).await);
             }
@@ -248,6 +257,37 @@ impl Actor {
 
     fn customer_connected(&self) -> bool {
         self.subscribers.iter().any(|s| s.party == Party::Customer)
+    }
+
+    fn agent_connected(&self) -> bool {
+        self.subscribers.iter().any(|s| s.party != Party::Customer)
+    }
+
+    fn agent_presence_frame(&self, connected: bool) -> Frame {
+        ServerEvent::AgentPresence {
+            conversation_id: self.id.0.clone(),
+            connected,
+        }
+        .to_frame()
+    }
+
+    /// Tells the customer when the last agent's console of an active chat
+    /// drops, and when one is back (not stored). A chat whose agents left
+    /// on purpose is not "away": only a detach starts it.
+    fn announce_agent_presence(&mut self, connected: bool) {
+        // Only changes are told: `agents_away` is what the customer knows.
+        if connected != self.agents_away {
+            return;
+        }
+        self.agents_away = !connected;
+        let frame = self.agent_presence_frame(connected);
+        for s in self
+            .subscribers
+            .iter()
+            .filter(|s| s.party == Party::Customer)
+        {
+            s.outbox.push_frame(frame.clone());
+        }
     }
 
     fn view(&self, party: Party) -> ConversationView {
@@ -323,6 +363,10 @@ impl Actor {
                 break;
             }
         }
+        if party == Party::Customer && self.agents_away {
+            // A customer who reloads while the agent is away hears it too.
+            backlog.push(self.agent_presence_frame(false));
+        }
         let was_connected = self.customer_connected();
         let connection = outbox.connection();
         // A connection attaches once: a repeated attach replaces the old one.
@@ -332,6 +376,9 @@ impl Actor {
         if party == Party::Customer && !was_connected {
             self.announce_presence();
         }
+        if party != Party::Customer {
+            self.announce_agent_presence(true);
+        }
         Ok(Attached {
             view: self.view(party),
             backlog,
@@ -340,10 +387,16 @@ impl Actor {
 
     fn detach(&mut self, connection: u64) {
         let was_connected = self.customer_connected();
+        let agent_was_connected = self.agent_connected();
         self.subscribers
             .retain(|s| s.outbox.connection() != connection && !s.outbox.is_closed());
         if was_connected && !self.customer_connected() {
             self.announce_presence();
+        }
+        let active_with_agents =
+            self.rules.state() == ConversationState::Active && self.rules.agents().count() > 0;
+        if agent_was_connected && !self.agent_connected() && active_with_agents {
+            self.announce_agent_presence(false);
         }
     }
 
@@ -668,6 +721,16 @@ impl Actor {
         } else {
             format!("{name} ended the chat")
         };
+        self.finish(party, name, body).await
+    }
+
+    /// Ends the conversation with `body` as the `ended` event's text.
+    async fn finish(
+        &mut self,
+        party: Party,
+        name: String,
+        body: String,
+    ) -> Result<(ConversationState, Vec<UserId>), ChatError> {
         let author = self.author(party, name);
         let event = self.new_event(
             EventKind::Ended,
@@ -724,15 +787,95 @@ impl Actor {
             self.end(Party::Agent(agent), name).await?;
             return Ok(Left::Ended);
         }
-        let author = Author::Agent {
-            id: agent,
-            name: name.clone(),
+        let body = format!("{name} left the chat");
+        self.remove_agent(agent, name, body, rules).await?;
+        Ok(Left::Stayed)
+    }
+
+    /// The agent's console stayed away past the grace period: the others
+    /// carry on, or, if they were the last agent, the chat goes back to the
+    /// queue (ending instead if the customer is gone too).
+    async fn agent_lost(&mut self, agent: UserId, name: String) -> Result<Lost, ChatError> {
+        self.settle_position().await?;
+        let mut rules = self.rules.clone();
+        match rules.agent_lost(agent, self.customer_connected())? {
+            AgentLost::Left => {
+                let body = format!("{name} lost their connection and left the chat");
+                self.remove_agent(agent, name, body, rules).await?;
+                Ok(Lost::Left)
+            }
+            AgentLost::Ended => {
+                let body = format!("{name} lost their connection; the chat ended");
+                let (_, agents) = self.finish(Party::Agent(agent), name, body).await?;
+                self.agents_away = false;
+                Ok(Lost::Ended { agents })
+            }
+            AgentLost::Requeued => self.requeue(agent, name, rules).await,
+        }
+    }
+
+    /// The last agent is lost with the customer still here: the chat waits
+    /// for another agent, who will see its whole history.
+    async fn requeue(
+        &mut self,
+        agent: UserId,
+        name: String,
+        rules: ConversationRules,
+    ) -> Result<Lost, ChatError> {
+        let event = self.new_event(
+            EventKind::Left,
+            Audience::Everyone,
+            Author::Agent {
+                id: agent,
+                name: name.clone(),
+            },
+            format!("{name} lost their connection; you are back in the queue for the next agent"),
+            None,
+            None,
+        );
+        let record = match self.store.requeue_conversation(agent, &event).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                // The row changed underneath (ended, or the agent left).
+                self.position_uncertain = true;
+                return Err(ChatError::NotParticipant);
+            }
+            Err(e) => {
+                self.position_uncertain = true;
+                return Err(unavailable(e));
+            }
         };
+        self.rules = rules;
+        self.record = record.clone();
+        self.announced.remove(&agent);
+        self.agents_away = false;
+        self.advance(&event);
+        self.fan_out(&event);
+        self.subscribers.retain(|s| s.party != Party::Agent(agent));
+        let customers = self
+            .subscribers
+            .iter()
+            .filter(|s| s.party == Party::Customer)
+            .map(|s| s.outbox.clone())
+            .collect();
+        Ok(Lost::Requeued { record, customers })
+    }
+
+    /// Takes an agent out of a chat that goes on with `rules` (others
+    /// stay): stores it with a `left` event and stops their delivery.
+    async fn remove_agent(
+        &mut self,
+        agent: UserId,
+        name: String,
+        body: String,
+        rules: ConversationRules,
+    ) -> Result<(), ChatError> {
+        let author = Author::Agent { id: agent, name };
         let event = self.new_event(
             EventKind::Left,
             Audience::Everyone,
             author,
-            format!("{name} left the chat"),
+            body,
             None,
             None,
         );
@@ -751,7 +894,7 @@ impl Actor {
         self.fan_out(&event);
         // The agent's connection stops receiving this conversation.
         self.subscribers.retain(|s| s.party != Party::Agent(agent));
-        Ok(Left::Stayed)
+        Ok(())
     }
 }
 

@@ -16,8 +16,8 @@ use crate::domain::ids::{AttachmentId, ConversationId, UserId};
 use crate::domain::message::{ClientMsgId, MessageText};
 use crate::outbox::{Frame, Outbox};
 use crate::protocol::{ConversationView, ErrorCode, EventData};
-use crate::store::DynStore;
 use crate::store::EventKind;
+use crate::store::{ConversationRecord, DynStore};
 use crate::writer::CommitWriter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -137,6 +137,24 @@ pub enum Left {
     Ended,
 }
 
+/// What losing an agent (their console stayed away past the grace
+/// period) did to a conversation.
+#[derive(Debug)]
+pub enum Lost {
+    /// Other agents carry on without them.
+    Left,
+    /// They were the last agent: the chat is waiting again, with its
+    /// history. The router routes it and tells these customer connections
+    /// their place in the queue.
+    Requeued {
+        record: ConversationRecord,
+        customers: Vec<Outbox>,
+    },
+    /// The customer was gone too: the chat ended; these agents' capacity
+    /// frees up.
+    Ended { agents: Vec<UserId> },
+}
+
 type Reply<T> = oneshot::Sender<Result<T, ChatError>>;
 
 enum Command {
@@ -173,6 +191,11 @@ enum Command {
     Note {
         note: Box<Note>,
         reply: Reply<()>,
+    },
+    AgentLost {
+        agent: UserId,
+        name: String,
+        reply: Reply<Lost>,
     },
     Join {
         agent: UserId,
@@ -325,6 +348,22 @@ impl Conversations {
         name: &str,
     ) -> Result<Left, ChatError> {
         self.request(id, |reply| Command::Leave {
+            agent,
+            name: name.to_owned(),
+            reply,
+        })
+        .await
+    }
+
+    /// The agent's console stayed away past the grace period: they leave
+    /// the chat, which goes back to the queue if they were its last agent.
+    pub async fn agent_lost(
+        &self,
+        id: &ConversationId,
+        agent: UserId,
+        name: &str,
+    ) -> Result<Lost, ChatError> {
+        self.request(id, |reply| Command::AgentLost {
             agent,
             name: name.to_owned(),
             reply,

@@ -101,6 +101,17 @@ pub enum ConversationError {
     LastAgent,
 }
 
+/// What losing an agent did to a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentLost {
+    /// Other agents are still in the chat.
+    Left,
+    /// It was the last agent and the customer is there: back to the queue.
+    Requeued,
+    /// It was the last agent and the customer is gone too.
+    Ended,
+}
+
 /// The rule-relevant state of one conversation.
 #[derive(Debug, Clone)]
 pub struct ConversationRules {
@@ -177,6 +188,32 @@ impl ConversationRules {
         Ok(last)
     }
 
+    /// An agent's console stayed away past the grace period. The others
+    /// carry on without them; if they were the last agent, the chat goes
+    /// back to the queue for a connected customer (keeping its history), or
+    /// ends if the customer is gone too.
+    pub fn agent_lost(
+        &mut self,
+        agent: UserId,
+        customer_connected: bool,
+    ) -> Result<AgentLost, ConversationError> {
+        self.check_send(Party::Agent(agent))?;
+        if self.state != ConversationState::Active {
+            return Err(ConversationError::NotParticipant);
+        }
+        self.agents.remove(&agent);
+        if !self.agents.is_empty() {
+            return Ok(AgentLost::Left);
+        }
+        if customer_connected {
+            self.state = ConversationState::Waiting;
+            Ok(AgentLost::Requeued)
+        } else {
+            self.state = ConversationState::Ended;
+            Ok(AgentLost::Ended)
+        }
+    }
+
     /// Ends the conversation. Ending a chat nobody accepted yet abandons it.
     pub fn end(&mut self, party: Party) -> Result<ConversationState, ConversationError> {
         self.check_end(party)?;
@@ -240,6 +277,35 @@ mod tests {
             "customer gone: leaving ends it"
         );
         assert_eq!(c.state(), ConversationState::Ended);
+    }
+
+    #[test]
+    fn losing_the_last_agent_requeues_for_a_connected_customer() {
+        let mut c = ConversationRules::new(ConversationState::Active, [A, B]);
+        assert_eq!(c.agent_lost(A, true), Ok(AgentLost::Left));
+        assert_eq!(c.state(), ConversationState::Active);
+        assert_eq!(
+            c.agent_lost(A, true),
+            Err(ConversationError::NotParticipant)
+        );
+        assert_eq!(c.agent_lost(B, true), Ok(AgentLost::Requeued));
+        assert_eq!(c.state(), ConversationState::Waiting);
+        assert_eq!(c.agents().count(), 0);
+        assert_eq!(c.check_send(Party::Customer), Ok(()));
+        assert_eq!(c.join(A), Ok(true), "a new agent takes it as usual");
+        assert_eq!(c.state(), ConversationState::Active);
+    }
+
+    #[test]
+    fn losing_the_last_agent_of_an_absent_customer_ends_the_chat() {
+        let mut c = ConversationRules::new(ConversationState::Active, [A]);
+        assert_eq!(c.agent_lost(A, false), Ok(AgentLost::Ended));
+        assert_eq!(c.state(), ConversationState::Ended);
+        let mut waiting = ConversationRules::new(ConversationState::Waiting, []);
+        assert_eq!(
+            waiting.agent_lost(A, true),
+            Err(ConversationError::NotParticipant)
+        );
     }
 
     #[test]

@@ -14,7 +14,12 @@
 //! - chats are served by queue priority (higher first), then oldest first;
 //!   a rejected chat keeps its original place;
 //! - an offer not answered by its deadline counts as a reject and puts the
-//!   agent in Not ready ("No answer").
+//!   agent in Not ready ("No answer");
+//! - an agent whose console disconnects stays known, *away*, for a grace
+//!   period: they get no new offers, but an offer they hold keeps its
+//!   deadline and is shown again if they come back in time. An agent still
+//!   away when the grace period ends is *lost*: the caller takes them out
+//!   (see [`RoutingState::lost_agents`]) and hands their chats on.
 
 use super::account::{AgentStatus, NO_ANSWER_REASON};
 use super::ids::{ConversationId, QueueId, UserId};
@@ -97,6 +102,8 @@ struct AgentSlot {
     offer: Option<ConversationId>,
     idle_since: Millis,
     past_offers: VecDeque<(ConversationId, OfferOutcome)>,
+    /// When the console went away, while it is away.
+    away_since: Option<Millis>,
 }
 
 impl AgentSlot {
@@ -154,6 +161,8 @@ pub struct QueueLoad {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentLoad {
     pub agent: UserId,
+    /// False while the console is away (within the grace period).
+    pub connected: bool,
     pub status: AgentStatus,
     pub open_chats: u32,
     pub capacity: u32,
@@ -251,14 +260,69 @@ impl RoutingState {
                 offer: offer.clone(),
                 idle_since,
                 past_offers,
+                away_since: None,
             },
         );
         offer
     }
 
-    /// The agent's console went away. Their pending offer, if any, is
-    /// withdrawn (the chat is not marked as rejected by them) and returned so
-    /// the caller can persist that and route the chat again.
+    /// The agent's console went away at `now`. They stay known but away:
+    /// no new offers, and a pending offer keeps running to its deadline.
+    /// Returns false for an agent who was not signed in.
+    pub fn agent_disconnected(&mut self, agent: UserId, now: Millis) -> bool {
+        match self.agents.get_mut(&agent) {
+            Some(slot) => {
+                slot.away_since.get_or_insert(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An agent who owns chats but has no console (after a restart): known
+    /// as away since `since`, so that they are lost if they do not come
+    /// back. An agent already known keeps their slot (and, if away, the
+    /// earlier time).
+    pub fn expect_agent(&mut self, agent: UserId, since: Millis) {
+        self.agents.entry(agent).or_insert_with(|| AgentSlot {
+            queues: HashSet::new(),
+            takes_chat: false,
+            status: AgentStatus::Offline,
+            capacity: 0,
+            open_chats: 0,
+            offer: None,
+            idle_since: since,
+            past_offers: VecDeque::new(),
+            away_since: Some(since),
+        });
+    }
+
+    /// Agents away for `grace_ms` or longer at `now`, lowest id first.
+    pub fn lost_agents(&self, now: Millis, grace_ms: u64) -> Vec<UserId> {
+        let mut lost: Vec<UserId> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| {
+                a.away_since
+                    .is_some_and(|since| now.saturating_sub(since) >= grace_ms)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        lost.sort();
+        lost
+    }
+
+    /// Whether the agent is known but their console is away.
+    pub fn is_away(&self, agent: UserId) -> bool {
+        self.agents
+            .get(&agent)
+            .is_some_and(|a| a.away_since.is_some())
+    }
+
+    /// The agent is gone for good (lost, or signed out). Their pending
+    /// offer, if any, is withdrawn (the chat is not marked as rejected by
+    /// them) and returned so the caller can persist that and route the chat
+    /// again.
     pub fn agent_offline(&mut self, agent: UserId) -> Option<(ConversationId, Answering)> {
         let slot = self.agents.remove(&agent)?;
         let chat_id = slot.offer?;
@@ -340,7 +404,8 @@ impl RoutingState {
     }
 
     fn eligible(agent: &AgentSlot, chat: &WaitingChat) -> bool {
-        agent.status == AgentStatus::Ready
+        agent.away_since.is_none()
+            && agent.status == AgentStatus::Ready
             && agent.takes_chat
             && agent.queues.contains(&chat.init.queue)
             && agent.open_chats < agent.capacity
@@ -593,12 +658,16 @@ impl RoutingState {
     }
 
     /// The earliest time something must happen without outside input: an
-    /// offer deadline or the end of a customer's grace period.
-    pub fn next_deadline(&self, grace_ms: u64) -> Option<Millis> {
+    /// offer deadline or the end of a customer's or an agent's grace period.
+    pub fn next_deadline(&self, grace_ms: u64, agent_grace_ms: u64) -> Option<Millis> {
         let invites = self
             .invites
             .values()
             .filter_map(|i| i.offer.map(|o| o.deadline));
+        let agents = self
+            .agents
+            .values()
+            .filter_map(|a| a.away_since.map(|since| since + agent_grace_ms));
         self.chats
             .values()
             .flat_map(|c| {
@@ -607,6 +676,7 @@ impl RoutingState {
                 offer.into_iter().chain(away)
             })
             .chain(invites)
+            .chain(agents)
             .min()
     }
 
@@ -735,6 +805,7 @@ impl RoutingState {
             .iter()
             .map(|(&agent, a)| AgentLoad {
                 agent,
+                connected: a.away_since.is_none(),
                 status: a.status.clone(),
                 open_chats: a.open_chats,
                 capacity: a.capacity,
@@ -748,9 +819,9 @@ impl RoutingState {
     /// chat, below capacity and holding no other offer. (A named colleague
     /// may be invited while Not ready.)
     pub fn can_take_invite(&self, agent: UserId) -> bool {
-        self.agents
-            .get(&agent)
-            .is_some_and(|a| a.takes_chat && a.open_chats < a.capacity && a.offer.is_none())
+        self.agents.get(&agent).is_some_and(|a| {
+            a.away_since.is_none() && a.takes_chat && a.open_chats < a.capacity && a.offer.is_none()
+        })
     }
 
     /// The pending offer of a chat's invitation, if any.
@@ -786,6 +857,7 @@ impl RoutingState {
                 .iter()
                 .filter(|(id, a)| {
                     usable(id)
+                        && a.away_since.is_none()
                         && a.status == AgentStatus::Ready
                         && a.takes_chat
                         && a.queues.contains(&queue)

@@ -154,7 +154,7 @@ fn timeout_counts_as_reject_and_sets_no_answer() {
     s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 5);
     s.enqueue(chat(1), waiting(Q1, 0));
     offer_next(&mut s, 1000).unwrap();
-    assert_eq!(s.next_deadline(60_000), Some(31_000));
+    assert_eq!(s.next_deadline(60_000, 60_000), Some(31_000));
     assert!(s.expired_offers(30_999).is_empty());
     let expired = s.expired_offers(31_000);
     assert_eq!(expired.len(), 1);
@@ -218,6 +218,98 @@ fn agent_going_offline_withdraws_the_offer_without_barring_them() {
 }
 
 #[test]
+fn away_agent_keeps_the_offer_running_and_gets_no_new_one() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    s.enqueue(chat(2), waiting(Q1, 1));
+    assert_eq!(offer_next(&mut s, 0), Some((chat(1), A)));
+    assert!(s.agent_disconnected(A, 500));
+    assert!(s.is_away(A));
+    s.check_invariants();
+    // The offer stays A's: the answer check still knows it.
+    assert_eq!(
+        s.pending_offer(&chat(1)).map(|o| (o.agent, o.deadline)),
+        Some((A, 30_000))
+    );
+    assert_eq!(offer_next(&mut s, 600), Some((chat(2), B)));
+    assert_eq!(s.next_offer(), None, "A is away, B holds an offer");
+    // The earliest deadline: A's offer (30 s) before A's grace (0.5 + 60 s).
+    assert_eq!(s.next_deadline(60_000, 60_000), Some(30_000));
+    // Unanswered by the deadline: a timeout as for a connected agent.
+    let expired = s.expired_offers(30_000);
+    assert_eq!(expired, vec![(chat(1), A, 2)]);
+    s.released(&chat(1), A, OfferOutcome::TimedOut, 3);
+    s.check_invariants();
+    assert_eq!(
+        s.agent_status(A).map(|(st, _)| st),
+        Some(AgentStatus::NotReady {
+            reason: "No answer".into()
+        })
+    );
+    assert!(s.lost_agents(60_499, 60_000).is_empty());
+    assert_eq!(s.lost_agents(60_500, 60_000), vec![A]);
+}
+
+#[test]
+fn agent_back_within_grace_gets_the_offer_again_and_is_not_lost() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    offer_next(&mut s, 0).unwrap();
+    s.agent_disconnected(A, 100);
+    s.agent_disconnected(A, 200); // a second close keeps the first time
+    assert_eq!(s.lost_agents(60_100, 60_000), vec![A]);
+    let again = s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 5_000);
+    assert_eq!(again, Some(chat(1)));
+    assert!(!s.is_away(A));
+    assert!(s.lost_agents(1_000_000, 60_000).is_empty());
+    assert_eq!(s.check_answer(A, &chat(1)), Ok(2));
+    s.check_invariants();
+}
+
+#[test]
+fn away_agent_is_not_offered_invitations() {
+    let mut s = state();
+    s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 1);
+    s.agent_disconnected(B, 2);
+    assert!(!s.can_take_invite(B));
+    s.add_invite(
+        chat(1),
+        InviteInit {
+            invite_id: 1,
+            target: InviteTarget::Queue(Q1),
+            chat_queue: Q1,
+            excluded: [A].into_iter().collect(),
+            version: 1,
+            created_at_ms: 0,
+        },
+    );
+    assert_eq!(s.next_invite_offer(), None);
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 3);
+    assert_eq!(s.next_invite_offer().map(|o| o.1), Some(B));
+}
+
+#[test]
+fn expected_agent_is_lost_unless_they_sign_in() {
+    let mut s = state();
+    s.expect_agent(A, 1_000);
+    s.expect_agent(B, 1_000);
+    s.enqueue(chat(1), waiting(Q1, 0));
+    assert_eq!(s.next_offer(), None, "expected agents take nothing");
+    assert_eq!(s.next_deadline(60_000, 5_000), Some(6_000));
+    s.agent_online(B, sign_in(&[Q1], AgentStatus::Ready), 2_000);
+    assert_eq!(s.lost_agents(6_000, 5_000), vec![A]);
+    assert_eq!(s.agent_offline(A), None);
+    s.check_invariants();
+    let (_, agents) = s.live(0);
+    assert_eq!(agents.len(), 1);
+    assert!(agents[0].connected);
+}
+
+#[test]
 fn reconnecting_agent_gets_the_pending_offer_back() {
     let mut s = state();
     s.agent_online(A, sign_in(&[Q1], AgentStatus::Ready), 0);
@@ -264,7 +356,7 @@ fn away_customer_is_abandoned_after_grace() {
     let mut init = waiting(Q1, 0);
     init.customer_away_since = Some(100);
     s.enqueue(chat(1), init);
-    assert_eq!(s.next_deadline(1_000), Some(1_100));
+    assert_eq!(s.next_deadline(1_000, 60_000), Some(1_100));
     assert!(s.abandoned_chats(1_099, 1_000).is_empty());
     s.set_customer_away(&chat(1), None);
     assert!(s.abandoned_chats(5_000, 1_000).is_empty());

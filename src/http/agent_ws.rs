@@ -60,6 +60,7 @@ pub async fn upgrade(
         }
         .to_frame();
         let shutdown = state.shutdown.clone();
+        state.consoles.opened(user.id, outbox.clone());
         let session = AgentSession {
             state,
             user,
@@ -206,6 +207,7 @@ impl SocketSession for AgentSession {
 
     async fn finish(self) {
         let connection = self.outbox.connection();
+        self.state.consoles.closed(self.user.id, connection);
         if self.signed_in.is_some() {
             self.state.router.sign_out(self.user.id, connection).await;
         }

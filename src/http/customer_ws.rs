@@ -45,7 +45,6 @@ pub async fn upgrade(
 struct ResumedChat {
     id: ConversationId,
     name: String,
-    queued: bool,
 }
 
 struct CustomerSession {
@@ -157,12 +156,13 @@ impl SocketSession for CustomerSession {
         if let Some(chat) = self.chat {
             let connection = self.outbox.connection();
             self.state.conversations.detach(&chat.id, connection);
-            if chat.queued {
-                self.state
-                    .router
-                    .customer_detached(chat.id, connection)
-                    .await;
-            }
+            // Also for a chat that was active at resume: it may have gone
+            // back to the queue since (its agent was lost), and the router
+            // then holds this connection. It ignores chats it does not route.
+            self.state
+                .router
+                .customer_detached(chat.id, connection)
+                .await;
         }
     }
 }
@@ -259,7 +259,6 @@ impl CustomerSession {
         self.chat = Some(ResumedChat {
             id,
             name: record.customer_name.unwrap_or_else(|| "Customer".into()),
-            queued,
         });
         let mut frames = vec![ServerEvent::Resumed {
             conversation: attached.view,

@@ -39,6 +39,22 @@ struct AgentLive {
     pause_reason: Option<String>,
     open_chats: u32,
     capacity: u32,
+    /// The console dropped and the agent grace period is running: their
+    /// customers are told "reconnecting"; after it their chats are handed on.
+    reconnecting: bool,
+}
+
+/// Something to look at (docs/protocol.md 6.5): an agent lost after the
+/// grace period, and what happened to each of their chats.
+#[derive(Serialize)]
+struct AlertLive {
+    at: i64,
+    /// `agent_lost`, `chat_requeued` or `chat_ended`.
+    kind: &'static str,
+    agent_id: UserId,
+    agent_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -47,6 +63,8 @@ struct LiveView {
     at: i64,
     queues: Vec<QueueLive>,
     agents: Vec<AgentLive>,
+    /// Recent alerts, newest first (the last 50 since the server started).
+    alerts: Vec<AlertLive>,
 }
 
 async fn live(
@@ -73,6 +91,20 @@ async fn live(
             }
         })
         .collect();
+    let alerts = routing
+        .alerts
+        .iter()
+        .map(|a| AlertLive {
+            at: a.at_ms,
+            kind: a.kind.as_str(),
+            agent_id: a.agent,
+            agent_name: users
+                .iter()
+                .find(|u| u.id == a.agent)
+                .map_or_else(String::new, |u| u.display_name.clone()),
+            conversation_id: a.conversation.as_ref().map(|c| c.0.clone()),
+        })
+        .collect();
     let agents = users
         .into_iter()
         .filter(|u| {
@@ -93,6 +125,7 @@ async fn live(
                 pause_reason,
                 open_chats: load.map_or(0, |a| a.open_chats),
                 capacity: load.map_or(u.capacity, |a| a.capacity),
+                reconnecting: load.is_some_and(|a| !a.connected),
             }
         })
         .collect();
@@ -102,6 +135,7 @@ async fn live(
             at: wall_ms(),
             queues,
             agents,
+            alerts,
         }),
     ))
 }

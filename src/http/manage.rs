@@ -183,7 +183,7 @@ async fn update_user(
     if user.disabled {
         // Their sessions stop working and an open console is closed now.
         state.store.end_sessions(user.id).await?;
-        state.router.session_ended(user.id).await;
+        state.consoles.end_sessions(user.id);
     }
     tracing::info!(supervisor = %by.username, user = %user.username, "user changed");
     Ok(Json(UserView::from(&user)))
@@ -231,7 +231,7 @@ async fn reset_password(
     }
     if id != by.id {
         state.store.end_sessions(id).await?;
-        state.router.session_ended(id).await;
+        state.consoles.end_sessions(id);
     }
     tracing::info!(supervisor = %by.username, user = id.0, "password reset");
     Ok(Json(ResetDone {

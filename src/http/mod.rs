@@ -7,6 +7,7 @@ pub mod agent_ws;
 mod attachments;
 mod chat_log;
 mod chats;
+pub mod consoles;
 pub mod csrf;
 mod customer_ws;
 mod directory;
@@ -59,6 +60,9 @@ pub struct AppState {
     /// Every upgraded WebSocket holds a token of this while it runs, so
     /// shutdown can wait for them to finish their last command.
     pub sockets: TaskTracker,
+    /// Every open console socket by user, to close them when the user's
+    /// sessions end.
+    pub consoles: consoles::Consoles,
 }
 
 /// The whole HTTP application.

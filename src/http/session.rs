@@ -118,7 +118,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         if let Some(user) = state.store.session_user(&hash, wall_ms()).await? {
             state.store.delete_session(&hash).await?;
             // An ended session must not keep a console connected.
-            state.router.session_ended(user.id).await;
+            state.consoles.end_sessions(user.id);
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -186,7 +186,7 @@ async fn change_password(
         }
     };
     state.store.change_password(user.id, &new_hash).await?;
-    state.router.session_ended(user.id).await;
+    state.consoles.end_sessions(user.id);
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
         .headers_mut()

@@ -1,7 +1,7 @@
 //! The router actor: executes what [`RoutingState`] decides.
 
 use super::{
-    Accepted, AgentSignIn, AgentState, Command, RouterConfig, RouterError, RoutingSnapshot,
+    Accepted, AgentSignIn, AgentState, Alert, Command, RouterConfig, RouterError, RoutingSnapshot,
 };
 use crate::clock::wall_ms;
 use crate::conversation::{ChatError, Conversations};
@@ -15,7 +15,7 @@ use crate::domain::routing::{
 use crate::outbox::{CloseReason, Outbox};
 use crate::protocol::{CustomerView, OfferEndReason, ServerEvent};
 use crate::store::{ConversationRecord, DynStore, Presence, RoutingEventKind, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -48,18 +48,23 @@ pub(super) struct RouterActor {
     pub(super) state: RoutingState,
     pub(super) store: DynStore,
     pub(super) conversations: Conversations,
-    config: RouterConfig,
+    pub(super) config: RouterConfig,
     pub(super) agents: HashMap<UserId, AgentLink>,
     /// What the offer of a pending invitation shows, by chat.
     pub(super) invite_cards: HashMap<ConversationId, super::invites::InviteCard>,
     /// Connections of waiting customers (a customer may have several tabs).
-    customers: HashMap<ConversationId, Vec<Outbox>>,
+    pub(super) customers: HashMap<ConversationId, Vec<Outbox>>,
     cards: HashMap<ConversationId, ChatCard>,
     queue_names: HashMap<QueueId, String>,
     epoch: Instant,
     retry_at: Option<Instant>,
     /// When queue positions were last announced.
     places_at: Instant,
+    /// Recent events supervisors should see (oldest first).
+    pub(super) alerts: VecDeque<Alert>,
+    /// The profile of each agent whose console is away (grace period), so
+    /// that a status change meanwhile (an offer timing out) is saved.
+    pub(super) away_profiles: HashMap<UserId, crate::domain::ids::ProfileId>,
 }
 
 fn rule(queue: &Queue) -> QueueRule {
@@ -109,6 +114,8 @@ impl RouterActor {
             epoch: Instant::now(),
             retry_at: None,
             places_at: Instant::now(),
+            alerts: VecDeque::new(),
+            away_profiles: HashMap::new(),
         };
         for queue in actor.store.list_queues().await? {
             actor.add_queue(queue);
@@ -127,6 +134,12 @@ impl RouterActor {
                 let variables = actor.store.customer_variables(&record.id).await?;
                 actor.track(record, rejected, variables);
             }
+        }
+        // Agents in active chats had consoles on the old process: they get
+        // the grace period to sign in again before their chats are handed on.
+        let now = actor.now();
+        for agent in actor.store.agents_in_active_chats().await? {
+            actor.state.expect_agent(agent, now);
         }
         Ok(actor)
     }
@@ -191,7 +204,7 @@ impl RouterActor {
     }
 
     /// Starts routing a chat. Its customer counts as away until they connect.
-    fn track(
+    pub(super) fn track(
         &mut self,
         record: ConversationRecord,
         rejected_by: HashSet<UserId>,
@@ -222,8 +235,11 @@ impl RouterActor {
         let mut places_stale = true;
         loop {
             let grace = self.config.customer_grace.as_millis() as u64;
+            let agent_grace = self.config.agent_grace.as_millis() as u64;
             let wake = [
-                self.state.next_deadline(grace).map(|at| self.instant(at)),
+                self.state
+                    .next_deadline(grace, agent_grace)
+                    .map(|at| self.instant(at)),
                 self.retry_at,
             ]
             .into_iter()
@@ -303,11 +319,6 @@ impl RouterActor {
             } => {
                 let _ = reply.send(self.cancel_invite(chat, inviter).await);
             }
-            Command::SessionEnded { agent } => {
-                if let Some(link) = self.agents.get(&agent) {
-                    link.outbox.close(CloseReason::SessionEnded);
-                }
-            }
             Command::AgentLeft { agent } => {
                 let now = self.now();
                 self.state.chat_closed(agent, now);
@@ -330,7 +341,12 @@ impl RouterActor {
             }
             Command::Live { reply } => {
                 let (queues, agents) = self.state.live(wall_ms());
-                let _ = reply.send(super::LiveState { queues, agents });
+                let alerts = self.alerts.iter().rev().cloned().collect();
+                let _ = reply.send(super::LiveState {
+                    queues,
+                    agents,
+                    alerts,
+                });
             }
             #[cfg(test)]
             Command::Panic => panic!("injected router panic"),
@@ -354,14 +370,16 @@ impl RouterActor {
     }
 
     pub(super) async fn save_presence(&self, agent: UserId) {
-        let (Some(link), Some((status, _))) =
-            (self.agents.get(&agent), self.state.agent_status(agent))
-        else {
+        let profile = match self.agents.get(&agent) {
+            Some(link) => Some(link.profile),
+            None => self.away_profiles.get(&agent).copied(),
+        };
+        let (Some(profile), Some((status, _))) = (profile, self.state.agent_status(agent)) else {
             return;
         };
         let presence = Presence {
             user: agent,
-            profile: Some(link.profile),
+            profile: Some(profile),
             status,
             now: wall_ms(),
         };
@@ -424,6 +442,7 @@ impl RouterActor {
             outbox: s.outbox,
             profile: s.profile.id,
         };
+        self.away_profiles.remove(&s.agent);
         if let Some(old) = self.agents.insert(s.agent, link) {
             if old.outbox.connection() != self.agents[&s.agent].outbox.connection() {
                 old.outbox.close(CloseReason::Replaced);
@@ -449,22 +468,18 @@ impl RouterActor {
         Ok(AgentState { status, open_chats })
     }
 
+    /// The console closed. The agent stays known, away, for the grace
+    /// period: an offer they hold keeps its deadline and their chats stay
+    /// theirs until then (`super::lost`).
     async fn sign_out(&mut self, agent: UserId, connection: u64) {
         if self.agents.get(&agent).map(|l| l.outbox.connection()) != Some(connection) {
             return; // a newer connection of this agent replaced it
         }
-        self.agents.remove(&agent);
-        match self.state.agent_offline(agent) {
-            Some((chat, Answering::Chat { version })) => {
-                self.release(&chat, agent, version, OfferOutcome::Withdrawn)
-                    .await;
-            }
-            Some((chat, Answering::Invite { invite_id, version })) => {
-                self.release_invite(&chat, agent, invite_id, version, OfferOutcome::Withdrawn)
-                    .await;
-            }
-            None => {}
+        if let Some(link) = self.agents.remove(&agent) {
+            self.away_profiles.insert(agent, link.profile);
         }
+        let now = self.now();
+        self.state.agent_disconnected(agent, now);
     }
 
     async fn set_status(
@@ -535,7 +550,7 @@ impl RouterActor {
 
     /// Ends an offer without acceptance, in the store and then in memory.
     /// Returns false if the store could not be updated.
-    async fn release(
+    pub(super) async fn release(
         &mut self,
         chat: &ConversationId,
         agent: UserId,
@@ -623,7 +638,7 @@ impl RouterActor {
         }
     }
 
-    async fn chat_finished(&mut self, chat: ConversationId, agents: Vec<UserId>) {
+    pub(super) async fn chat_finished(&mut self, chat: ConversationId, agents: Vec<UserId>) {
         if let Some(agent) = self.state.remove_chat(&chat) {
             self.push_withdrawn(agent, &chat, OfferEndReason::CustomerLeft);
         }
@@ -683,6 +698,7 @@ impl RouterActor {
                 }
             }
         }
+        self.lose_agents().await;
     }
 
     /// Makes every offer that is possible now.

@@ -10,6 +10,7 @@
 
 mod actor;
 mod invites;
+mod lost;
 
 use crate::conversation::Conversations;
 use crate::domain::account::{AgentStatus, Profile, Queue};
@@ -114,6 +115,39 @@ pub struct RoutingSnapshot {
 pub struct LiveState {
     pub queues: Vec<crate::domain::routing::QueueLoad>,
     pub agents: Vec<crate::domain::routing::AgentLoad>,
+    /// Recent alerts, newest first.
+    pub alerts: Vec<Alert>,
+}
+
+/// Something supervisors should look at, kept in memory (the last 50).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Wall-clock time, ms since the epoch.
+    pub at_ms: i64,
+    pub kind: AlertKind,
+    pub agent: UserId,
+    pub conversation: Option<ConversationId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKind {
+    /// The agent's console stayed away past the grace period while they
+    /// had chats.
+    AgentLost,
+    /// One of their chats went back to the queue.
+    ChatRequeued,
+    /// One of their chats ended: the customer was gone too.
+    ChatEnded,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AgentLost => "agent_lost",
+            Self::ChatRequeued => "chat_requeued",
+            Self::ChatEnded => "chat_ended",
+        }
+    }
 }
 
 /// Router settings.
@@ -122,6 +156,9 @@ pub struct RouterConfig {
     /// How long a waiting customer may be disconnected before the chat is
     /// abandoned (long enough for a page reload or a network blip).
     pub customer_grace: Duration,
+    /// How long a signed-in agent's console may be disconnected before the
+    /// agent is lost: their offer withdrawn, their chats handed on.
+    pub agent_grace: Duration,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, RouterError>>;
@@ -167,9 +204,6 @@ enum Command {
         reply: Reply<()>,
     },
     AgentLeft {
-        agent: UserId,
-    },
-    SessionEnded {
         agent: UserId,
     },
     Reject {
@@ -330,11 +364,6 @@ impl Router {
         .await
     }
 
-    /// The user logged out: their console connection is closed (4003).
-    pub async fn session_ended(&self, agent: UserId) {
-        self.tell(Command::SessionEnded { agent }).await
-    }
-
     /// An agent left a chat others stay in: their capacity frees up.
     pub async fn agent_left(&self, agent: UserId) {
         self.tell(Command::AgentLeft { agent }).await
@@ -422,6 +451,7 @@ mod tests {
         let conversations = Conversations::new(store.clone(), CommitWriter::spawn(store.clone()));
         let config = RouterConfig {
             customer_grace: Duration::from_secs(60),
+            agent_grace: Duration::from_secs(60),
         };
         let router = Router::spawn(store, conversations, config)
             .await

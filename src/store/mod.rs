@@ -215,6 +215,18 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     /// An agent leaves an active conversation: marks them gone and appends
     /// the `left` event, in one transaction. False if they were not in it.
     async fn leave_conversation(&self, agent: UserId, event: &NewEvent) -> StoreResult<bool>;
+    /// The last agent of an active conversation is lost (their console
+    /// stayed away): active → waiting, the agent marked gone, the event
+    /// appended and a `requeued` routing event recorded, in one
+    /// transaction. Returns the row as it now is, or None if the chat was
+    /// not active with that agent in it.
+    async fn requeue_conversation(
+        &self,
+        agent: UserId,
+        event: &NewEvent,
+    ) -> StoreResult<Option<ConversationRecord>>;
+    /// Agents who are in at least one active conversation, by id.
+    async fn agents_in_active_chats(&self) -> StoreResult<Vec<UserId>>;
     /// Every routing event of a conversation, in order.
     async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>>;
 

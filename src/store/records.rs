@@ -74,6 +74,9 @@ pub enum RoutingEventKind {
     InviteRejected,
     InviteTimedOut,
     InviteCancelled,
+    /// The last agent's console stayed away past the grace period: the
+    /// active chat went back to the queue (agent: the one lost).
+    Requeued,
 }
 
 impl RoutingEventKind {
@@ -93,6 +96,7 @@ impl RoutingEventKind {
             Self::InviteRejected => "invite_rejected",
             Self::InviteTimedOut => "invite_timed_out",
             Self::InviteCancelled => "invite_cancelled",
+            Self::Requeued => "requeued",
         }
     }
 }

@@ -1117,6 +1117,44 @@ macro_rules! impl_sql_store {
                 Ok(true)
             }
 
+            async fn requeue_conversation(&self, agent: UserId, event: &NewEvent) -> StoreResult<Option<ConversationRecord>> {
+                let mut tx = self.pool.begin().await?;
+                let id = event.conversation.as_str();
+                let row: Option<ConversationRow> = sqlx::query_as(&format!(
+                    "update conversations set state = 'waiting', offered_to = null, version = version + 1 \
+                     where id = $1 and state = 'active' and exists (select 1 from conversation_agents \
+                     where conversation_id = $1 and agent_id = $2 and left_at is null) \
+                     returning {CONVERSATION_COLUMNS}"
+                ))
+                .bind(id)
+                .bind(agent.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                sqlx::query(
+                    "update conversation_agents set left_at = $2 where conversation_id = $1 and left_at is null",
+                )
+                .bind(id)
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                Self::record_routing(&mut tx, &event.conversation, RoutingEventKind::Requeued, Some(agent), event.created_at).await?;
+                tx.commit().await?;
+                Ok(Some(row.into_record()))
+            }
+
+            async fn agents_in_active_chats(&self) -> StoreResult<Vec<UserId>> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "select distinct a.agent_id from conversation_agents a \
+                     join conversations c on c.id = a.conversation_id \
+                     where c.state = 'active' and a.left_at is null order by a.agent_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(a,)| UserId(a)).collect())
+            }
+
             async fn routing_events(&self, id: &ConversationId) -> StoreResult<Vec<RoutingEventRecord>> {
                 let rows: Vec<RoutingEventRow> = sqlx::query_as(
                     "select kind, agent_id, at from routing_events where conversation_id = $1 order by id",

@@ -93,7 +93,7 @@ const en = {
   "chat.customerLeft": "The customer left.",
   "chat.ended": "Ended",
   "chat.endedNotice": "This chat has ended. Close the tab when you are done.",
-  "chat.endedAway": "This chat ended while you were away.",
+  "chat.endedAway": "This chat ended, or went to another agent, while you were away.",
   "chat.endedReason": "the chat has ended",
   "chat.youLeft": "You left the chat with {name}.",
 
@@ -256,7 +256,7 @@ const da = {
   "chat.customerLeft": "Kunden gik.",
   "chat.ended": "Afsluttet",
   "chat.endedNotice": "Chatten er afsluttet. Luk fanen, når du er færdig.",
-  "chat.endedAway": "Chatten blev afsluttet, mens du var væk.",
+  "chat.endedAway": "Chatten blev afsluttet eller gik til en anden medarbejder, mens du var væk.",
   "chat.endedReason": "chatten er afsluttet",
   "chat.youLeft": "Du forlod chatten med {name}.",
 

@@ -1,5 +1,7 @@
-// Live view: queues (waiting, longest wait, agents ready) and agents
-// (status, pause reason, open chats), polled every 2 seconds.
+// Live view: queues (waiting, longest wait, agents ready), agents
+// (status, pause reason, open chats, reconnecting) and alerts (agents lost
+// after the grace period and what happened to their chats), polled every
+// 2 seconds.
 
 import { get } from "./api.js";
 import { h, replace, duration, when } from "./dom.js";
@@ -11,9 +13,11 @@ export function render(ctx, container) {
   const updated = h("p", { class: "muted", testid: "live-updated" });
   const queueBody = h("tbody", { testid: "live-queues" });
   const agentBody = h("tbody", { testid: "live-agents" });
+  const alertList = h("ul", { class: "alerts", testid: "live-alerts", attrs: { role: "status" } });
   container.append(
     h("h2", {}, t("live.heading")),
     updated,
+    alertList,
     h("h3", {}, t("live.queues")),
     h(
       "table",
@@ -35,6 +39,7 @@ export function render(ctx, container) {
   let failed = false;
 
   function statusText(agent) {
+    if (agent.reconnecting) return t("status.reconnecting");
     if (agent.status === "ready") return t("status.ready");
     if (agent.status === "not_ready") return t("status.not_ready", { reason: agent.pause_reason || "" });
     return t("status.offline");
@@ -69,6 +74,17 @@ export function render(ctx, container) {
       ),
     );
     if (view.agents.length === 0) replace(agentBody, h("tr", {}, h("td", { colspan: 3 }, t("live.no_agents"))));
+    replace(
+      alertList,
+      (view.alerts || []).map((a) =>
+        h(
+          "li",
+          { class: "alert", testid: "live-alert", dataset: { kind: a.kind } },
+          `${when(a.at, ctx.lang())} · `,
+          t(`alert.${a.kind}`, { agent: a.agent_name, chat: (a.conversation_id || "").slice(0, 8) }),
+        ),
+      ),
+    );
   }
 
   async function poll() {

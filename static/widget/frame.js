@@ -261,8 +261,13 @@ function handle(msg) {
       delivered(msg.client_msg_id);
       break;
     case "queue_position":
-      if (status && status.key === "waiting") setStatus(null);
+      // Also after the chat went back to the queue (its agent was lost).
+      if (status && (status.key === "waiting" || status.key === "agentReconnecting")) setStatus(null);
       setQueue(msg.position, msg.estimated_wait_secs);
+      break;
+    case "agent_presence":
+      if (!msg.connected) setStatus("agentReconnecting");
+      else if (status && status.key === "agentReconnecting") setStatus(null);
       break;
     case "typing":
       if (msg.author.role !== "customer") theirTyping(msg.author.name, msg.typing);

@@ -242,6 +242,12 @@ async fn logout_closes_the_console_socket(backend: Backend) {
     ws.send(json!({"type": "sign_in", "profile_id": app.profile}))
         .await;
     ws.expect("signed_in").await;
+    // A second console (another tab) that has not signed in yet: the router
+    // does not know it, and it must be closed all the same.
+    let mut idle = Ws::connect(&app, "/ws/agent", Some(&cookie), None)
+        .await
+        .unwrap();
+    idle.expect("hello").await;
     let out = app
         .http
         .post(app.url("/api/logout"))
@@ -252,4 +258,6 @@ async fn logout_closes_the_console_socket(backend: Backend) {
     assert_eq!(out.status(), 204);
     while ws.next().await.is_some() {}
     assert_eq!(ws.closed_with, Some(4003));
+    while idle.next().await.is_some() {}
+    assert_eq!(idle.closed_with, Some(4003), "the console not signed in");
 }

@@ -97,6 +97,7 @@ pub fn settings(database_url: &str) -> Settings {
         },
         routing: RoutingSettings {
             customer_grace_secs: 60,
+            agent_grace_secs: 60,
         },
         demo: DemoSettings { enabled: false },
         mail: MailSettings::default(),

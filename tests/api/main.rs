@@ -5,6 +5,7 @@ mod helpers;
 
 mod abuse;
 mod access_matrix;
+mod agent_grace;
 mod attachments;
 mod auth;
 mod bad_input;

@@ -2,7 +2,7 @@
 //! disconnects, abandonment, queue positions and the routing event log.
 
 use crate::both_stores;
-use crate::helpers::{accept, Backend, TestApp};
+use crate::helpers::{accept, fresh_database, settings, Backend, TestApp};
 use serde_json::json;
 use std::time::Duration;
 use switchboard::domain::ids::ConversationId;
@@ -10,7 +10,7 @@ use switchboard::domain::ids::ConversationId;
 both_stores!(
     reject_goes_to_another_agent_and_never_back,
     wrong_answers_get_typed_errors,
-    agent_disconnect_reroutes_the_offer_at_once,
+    without_a_grace_period_a_closed_console_loses_its_offer_at_once,
     customer_leaving_withdraws_the_offer_and_abandons,
     waiting_customers_get_their_position,
     not_ready_agents_and_full_agents_get_nothing,
@@ -102,8 +102,13 @@ async fn wrong_answers_get_typed_errors(backend: Backend) {
     assert_eq!(agents.len(), 1);
 }
 
-async fn agent_disconnect_reroutes_the_offer_at_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+/// `routing.agent_grace_secs = 0`: a closed console is lost at once, so its
+/// offer is withdrawn (not a reject) and goes to the next agent. With the
+/// default grace period the offer waits for the agent (`agent_grace.rs`).
+async fn without_a_grace_period_a_closed_console_loses_its_offer_at_once(backend: Backend) {
+    let mut settings = settings(&fresh_database(backend).await);
+    settings.routing.agent_grace_secs = 0;
+    let app = TestApp::spawn_with(settings).await;
     app.add_agent("alice", 3).await;
     let mut alice = app.ready_agent("alice").await;
     app.add_agent("bob", 3).await;

@@ -1,5 +1,6 @@
 // A page reload on either side resumes the same chat: every message is
-// shown exactly once, in order, and the chat goes on.
+// shown exactly once, in order, and the chat goes on. While the agent's
+// console is away the customer is told that their agent is reconnecting.
 "use strict";
 
 const { before, after, afterEach, test } = require("node:test");
@@ -70,4 +71,16 @@ test("the agent reloads and gets the same chat tab, each message once", async ()
   assert.deepEqual(await chatTexts(agent.panel(id)), sent);
   assert.deepEqual(await chatTexts(customer.frame.locator("body")), sent);
   assert.equal(await agent.page.locator(tid("chat-tab")).count(), 1);
+});
+
+test("while the agent's console is away the customer sees it is reconnecting", async () => {
+  const status = customer.frame.locator(tid("widget-status"));
+  await agent.page.goto("about:blank");
+  await status.filter({ hasText: /agent lost their connection|medarbejder mistede/i }).waitFor();
+  await agent.page.goto(`${env.url}/agent.html`);
+  await agent.tab(id).waitFor();
+  await status.waitFor({ state: "hidden" });
+  await customer.send("after agent came back");
+  await agent.select(id);
+  await agent.waitMessage(id, "after agent came back", "customer");
 });
