@@ -403,13 +403,26 @@ impl RoutingState {
         self.chats.get(chat).map(|c| c.init.queue)
     }
 
-    fn eligible(agent: &AgentSlot, chat: &WaitingChat) -> bool {
+    /// Connected, Ready, taking chats, below capacity, holding no offer.
+    fn free(agent: &AgentSlot) -> bool {
         agent.away_since.is_none()
             && agent.status == AgentStatus::Ready
             && agent.takes_chat
-            && agent.queues.contains(&chat.init.queue)
             && agent.open_chats < agent.capacity
             && agent.offer.is_none()
+    }
+
+    fn eligible(agent: &AgentSlot, chat: &WaitingChat) -> bool {
+        Self::free(agent) && agent.queues.contains(&chat.init.queue)
+    }
+
+    /// Whether any agent could take an offer now, whatever the chat. The
+    /// router plans offers after every command; without this check each
+    /// plan sorted every waiting chat even when every agent was busy or Not
+    /// ready, so a burst of n joins cost O(n² log n) (S1: 18,000 waiting
+    /// customers joined at 75/s, docs/performance.md).
+    fn anyone_free(&self) -> bool {
+        self.agents.values().any(Self::free)
     }
 
     /// Unoffered chats in service order: queue priority, then age.
@@ -434,6 +447,9 @@ impl RoutingState {
     /// persists it and then calls [`RoutingState::offer_made`] (or
     /// [`RoutingState::forget`] if the store refused it).
     pub fn next_offer(&self) -> Option<(ConversationId, UserId, i64)> {
+        if !self.anyone_free() {
+            return None;
+        }
         for chat_id in self.service_order() {
             let chat = &self.chats[chat_id];
             let best = self
@@ -459,6 +475,9 @@ impl RoutingState {
     ///
     /// [`next_offer`]: RoutingState::next_offer
     pub fn plan_offers(&self, max: usize) -> Vec<(ConversationId, UserId, i64)> {
+        if !self.anyone_free() {
+            return Vec::new();
+        }
         let mut taken: HashSet<UserId> = HashSet::new();
         let mut plan = Vec::new();
         for chat_id in self.service_order() {
@@ -855,15 +874,7 @@ impl RoutingState {
             InviteTarget::Queue(queue) => self
                 .agents
                 .iter()
-                .filter(|(id, a)| {
-                    usable(id)
-                        && a.away_since.is_none()
-                        && a.status == AgentStatus::Ready
-                        && a.takes_chat
-                        && a.queues.contains(&queue)
-                        && a.open_chats < a.capacity
-                        && a.offer.is_none()
-                })
+                .filter(|(id, a)| usable(id) && Self::free(a) && a.queues.contains(&queue))
                 .min_by_key(|(id, a)| (a.idle_since, **id))
                 .map(|(id, _)| *id),
         }
