@@ -23,7 +23,8 @@
 
 use super::account::{AgentStatus, NO_ANSWER_REASON};
 use super::ids::{ConversationId, QueueId, UserId};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 /// Milliseconds on the caller's monotonic clock.
 pub type Millis = u64;
@@ -412,91 +413,72 @@ impl RoutingState {
             && agent.offer.is_none()
     }
 
-    fn eligible(agent: &AgentSlot, chat: &WaitingChat) -> bool {
-        Self::free(agent) && agent.queues.contains(&chat.init.queue)
+    /// The agents who could take an offer now, whatever the chat, best
+    /// first: idle longest, then lowest id.
+    fn free_agents(&self) -> Vec<(UserId, &AgentSlot)> {
+        let mut free: Vec<(UserId, &AgentSlot)> = self
+            .agents
+            .iter()
+            .filter(|(_, a)| Self::free(a))
+            .map(|(id, a)| (*id, a))
+            .collect();
+        free.sort_unstable_by_key(|(id, a)| (a.idle_since, *id));
+        free
     }
 
-    /// Whether any agent could take an offer now, whatever the chat. The
-    /// router plans offers after every command; without this check each
-    /// plan sorted every waiting chat even when every agent was busy or Not
-    /// ready, so a burst of n joins cost O(n² log n) (S1: 18,000 waiting
-    /// customers joined at 75/s, docs/performance.md).
-    fn anyone_free(&self) -> bool {
-        self.agents.values().any(Self::free)
-    }
-
-    /// Unoffered chats in service order: queue priority, then age.
-    fn service_order(&self) -> Vec<&ConversationId> {
-        let mut waiting: Vec<(&ConversationId, &WaitingChat)> = self
+    /// Unoffered chats in service order (queue priority, then age, then
+    /// id), lazily: a heap is built in O(waiting) and only as many chats
+    /// are taken off it as the free agents need. The router plans offers
+    /// after every command, so a full sort of every waiting chat each time
+    /// made a burst of n joins cost O(n² log n) (docs/performance.md, S3).
+    fn service_order(&self) -> impl Iterator<Item = &ConversationId> + '_ {
+        let mut heap: BinaryHeap<Reverse<(Reverse<i32>, i64, &ConversationId)>> = self
             .chats
             .iter()
             .filter(|(_, c)| c.offer.is_none())
+            .map(|(id, c)| {
+                let priority = self.queues.get(&c.init.queue).map_or(0, |q| q.priority);
+                Reverse((Reverse(priority), c.init.enqueued_at_ms, id))
+            })
             .collect();
-        waiting.sort_by(|(a_id, a), (b_id, b)| {
-            let a_priority = self.queues.get(&a.init.queue).map_or(0, |q| q.priority);
-            let b_priority = self.queues.get(&b.init.queue).map_or(0, |q| q.priority);
-            b_priority
-                .cmp(&a_priority)
-                .then(a.init.enqueued_at_ms.cmp(&b.init.enqueued_at_ms))
-                .then(a_id.cmp(b_id))
-        });
-        waiting.into_iter().map(|(id, _)| id).collect()
+        std::iter::from_fn(move || heap.pop().map(|Reverse((_, _, id))| id))
     }
 
     /// The next offer to make, if any chat has an eligible agent. The caller
     /// persists it and then calls [`RoutingState::offer_made`] (or
     /// [`RoutingState::forget`] if the store refused it).
     pub fn next_offer(&self) -> Option<(ConversationId, UserId, i64)> {
-        if !self.anyone_free() {
-            return None;
-        }
-        for chat_id in self.service_order() {
-            let chat = &self.chats[chat_id];
-            let best = self
-                .agents
-                .iter()
-                .filter(|(id, a)| Self::eligible(a, chat) && !chat.init.rejected_by.contains(id))
-                .min_by_key(|(id, a)| (a.idle_since, **id));
-            if let Some((agent, _)) = best {
-                return Some((chat_id.clone(), *agent, chat.init.version));
-            }
-        }
-        None
+        self.plan_offers(1).into_iter().next()
     }
 
     /// Up to `max` offers that are possible now, in the order [`next_offer`]
-    /// would make them: the same as calling `next_offer` and recording each
-    /// with [`RoutingState::offer_made`] before the next, but with one sort
-    /// of the waiting chats instead of one per offer. That holds because an
+    /// would make them one by one (recording each with
+    /// [`RoutingState::offer_made`] before the next). That holds because an
     /// offer only takes its agent out of the running (an agent holds one
     /// offer at a time) and its chat out of the order; nothing else that
-    /// decides eligibility changes. The caller persists the batch and then
-    /// records each offer the store accepted.
+    /// decides eligibility changes. Each chat, in service order, goes to
+    /// the best free agent who serves its queue and has not rejected it.
+    /// The caller persists the batch and then records each offer the store
+    /// accepted.
     ///
     /// [`next_offer`]: RoutingState::next_offer
     pub fn plan_offers(&self, max: usize) -> Vec<(ConversationId, UserId, i64)> {
-        if !self.anyone_free() {
-            return Vec::new();
-        }
-        let mut taken: HashSet<UserId> = HashSet::new();
+        let mut free = self.free_agents();
         let mut plan = Vec::new();
+        if free.is_empty() {
+            return plan;
+        }
         for chat_id in self.service_order() {
-            if plan.len() >= max {
+            if plan.len() >= max || free.is_empty() {
                 break;
             }
             let chat = &self.chats[chat_id];
-            let best = self
-                .agents
-                .iter()
-                .filter(|(id, a)| {
-                    Self::eligible(a, chat)
-                        && !chat.init.rejected_by.contains(id)
-                        && !taken.contains(id)
-                })
-                .min_by_key(|(id, a)| (a.idle_since, **id));
-            if let Some((agent, _)) = best {
-                taken.insert(*agent);
-                plan.push((chat_id.clone(), *agent, chat.init.version));
+            let best = free.iter().position(|(id, a)| {
+                a.queues.contains(&chat.init.queue) && !chat.init.rejected_by.contains(id)
+            });
+            if let Some(index) = best {
+                let (agent, _) = free.remove(index);
+                plan.push((chat_id.clone(), agent, chat.init.version));
             }
         }
         plan
