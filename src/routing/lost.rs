@@ -11,6 +11,8 @@ use crate::conversation::{ChatError, Lost};
 use crate::domain::ids::{ConversationId, UserId};
 use crate::domain::routing::{Answering, OfferOutcome};
 use crate::outbox::Outbox;
+use crate::protocol::OfferEndReason;
+use crate::store::RoutingEventKind;
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -102,6 +104,15 @@ impl RouterActor {
     /// with its customers told their place.
     async fn requeued(&mut self, record: crate::store::ConversationRecord, customers: Vec<Outbox>) {
         let chat = record.id.clone();
+        // An invitation the lost agent made is void: nobody is in the chat
+        // to be joined. The agent who accepts it from the queue can invite
+        // again.
+        self.drop_invite(
+            &chat,
+            RoutingEventKind::InviteCancelled,
+            OfferEndReason::Withdrawn,
+        )
+        .await;
         let variables = match self.store.customer_variables(&chat).await {
             Ok(variables) => variables,
             Err(e) => {

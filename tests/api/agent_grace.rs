@@ -11,6 +11,7 @@
 //! - Lost with the customer gone too: the chat ends.
 //! - After a restart: an agent who had chats and never signs in again is
 //!   lost the same way.
+//! - An invitation the lost agent left pending is cancelled with the requeue.
 
 use crate::helpers::{accept, Backend, TestApp, Ws};
 use serde_json::{json, Value};
@@ -44,6 +45,7 @@ paused_both_stores!(
     chat_of_a_lost_agent_goes_back_to_the_queue,
     lost_agent_with_the_customer_gone_ends_the_chat,
     agent_who_never_returns_after_a_restart_is_lost,
+    pending_invitation_of_a_lost_agent_is_cancelled,
 );
 
 /// Holds a blocking task so paused time only moves on `advance`.
@@ -362,6 +364,53 @@ async fn agent_who_never_returns_after_a_restart_is_lost(backend: Backend) {
         .expect("row");
     assert_eq!(record.state, ConversationState::Waiting);
     drop(alice);
+    drop(hold);
+    let _ = clock.await;
+}
+
+async fn pending_invitation_of_a_lost_agent_is_cancelled(backend: Backend) {
+    let (hold, clock) = hold_the_clock();
+    let app = TestApp::spawn(backend).await;
+    app.add_agent("alice", 1).await;
+    app.add_supervisor("sue").await;
+    let sue = app.login("sue").await;
+    let mut alice = app.ready_agent("alice").await;
+    let (id, _token, mut carla) = app.new_customer("Carla").await;
+    accept(&mut alice, &id).await;
+    // A queue invitation nobody can take yet: it stays pending.
+    alice
+        .send(json!({"type": "invite", "conversation_id": id, "queue_id": app.queue}))
+        .await;
+    alice.expect_event("invited").await;
+    assert_eq!(app.store.open_invites().await.expect("invites").len(), 1);
+
+    // Act: alice's console drops for good.
+    drop(alice);
+    until_away(&app, &sue, "alice").await;
+    tokio::time::advance(Duration::from_secs(61)).await;
+
+    // Assert: the chat is back in the queue and the invitation is over.
+    carla.expect_event("left").await;
+    // The router closes the invitation right after the requeue it sees
+    // from the conversation (the customer may hear of the requeue first).
+    for _ in 0..500 {
+        if app.store.open_invites().await.expect("invites").is_empty() {
+            break;
+        }
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    let cid = ConversationId(id.clone());
+    let record = app
+        .store
+        .conversation(&cid)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(record.state, ConversationState::Waiting);
+    assert!(app.store.open_invites().await.expect("invites").is_empty());
+    assert!(routing_kinds(&app, &id)
+        .await
+        .contains(&"invite_cancelled".to_owned()));
     drop(hold);
     let _ = clock.await;
 }
