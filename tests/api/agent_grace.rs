@@ -13,7 +13,7 @@
 //!   lost the same way.
 //! - An invitation the lost agent left pending is cancelled with the requeue.
 
-use crate::helpers::{accept, Backend, TestApp, Ws};
+use crate::helpers::{accept, agent_resuming, hold_the_clock, Backend, TestApp};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,15 +48,6 @@ paused_both_stores!(
     pending_invitation_of_a_lost_agent_is_cancelled,
 );
 
-/// Holds a blocking task so paused time only moves on `advance`.
-fn hold_the_clock() -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (hold, held) = std::sync::mpsc::channel::<()>();
-    let task = tokio::task::spawn_blocking(move || {
-        let _ = held.recv();
-    });
-    (hold, task)
-}
-
 /// A fresh client each time: after the test moves the paused clock, the
 /// server has closed the shared client's idle keep-alive connections.
 async fn live(app: &TestApp, cookie: &str) -> Value {
@@ -89,19 +80,6 @@ async fn until_away(app: &TestApp, cookie: &str, username: &str) {
         tokio::time::advance(Duration::from_millis(10)).await;
     }
     panic!("the router never saw {username}'s console go away");
-}
-
-/// An agent console that signs in with the session `cookie` (logged in
-/// before the clock moved), resuming `resume` (conversation → last seq).
-async fn agent_resuming(app: &TestApp, cookie: &str, resume: &HashMap<String, i64>) -> (Ws, Value) {
-    let mut ws = Ws::connect(app, "/ws/agent", Some(cookie), None)
-        .await
-        .expect("agent socket");
-    ws.expect("hello").await;
-    ws.send(json!({"type": "sign_in", "profile_id": app.profile, "resume": resume}))
-        .await;
-    let signed_in = ws.expect("signed_in").await;
-    (ws, signed_in)
 }
 
 async fn routing_kinds(app: &TestApp, id: &str) -> Vec<String> {

@@ -14,7 +14,7 @@
 //!   without loss.
 
 use crate::both_stores;
-use crate::helpers::{accept, Backend, TestApp, Ws};
+use crate::helpers::{accept, agent_resuming, Backend, TestApp, Ws};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use switchboard::domain::ids::ConversationId;
@@ -25,23 +25,6 @@ both_stores!(
     customer_drops_reloads_and_opens_a_second_tab,
     frozen_client_is_dropped_and_resumes,
 );
-
-/// An agent console that signs in resuming `resume` (conversation → last seq).
-async fn agent_resuming(
-    app: &TestApp,
-    username: &str,
-    resume: &HashMap<String, i64>,
-) -> (Ws, Value) {
-    let cookie = app.login(username).await;
-    let mut ws = Ws::connect(app, "/ws/agent", Some(&cookie), None)
-        .await
-        .expect("agent socket");
-    ws.expect("hello").await;
-    ws.send(json!({"type": "sign_in", "profile_id": app.profile, "resume": resume}))
-        .await;
-    let signed_in = ws.expect("signed_in").await;
-    (ws, signed_in)
-}
 
 async fn agent_dropped_mid_offer(backend: Backend) {
     // Arrange: alice and bob ready; alice (idle longest) is offered the chat.
@@ -56,7 +39,8 @@ async fn agent_dropped_mid_offer(backend: Backend) {
 
     // Act: alice's connection vanishes without a close frame; she is back.
     drop(alice);
-    let (mut alice, signed_in) = agent_resuming(&app, "alice", &HashMap::new()).await;
+    let (mut alice, signed_in) =
+        agent_resuming(&app, &app.login("alice").await, &HashMap::new()).await;
     assert_eq!(signed_in["conversations"], json!([]));
 
     // Assert: the same offer again (bob got nothing), and she takes it.
@@ -98,7 +82,7 @@ async fn agent_dropped_mid_chat_resumes(backend: Backend) {
     carla.say(None, "c2", "two").await;
     carla.say(None, "c3", "three").await;
     let resume = HashMap::from([(id.clone(), seen)]);
-    let (mut alice, signed_in) = agent_resuming(&app, "alice", &resume).await;
+    let (mut alice, signed_in) = agent_resuming(&app, &app.login("alice").await, &resume).await;
     assert_eq!(carla.expect("agent_presence").await["connected"], true);
 
     // Assert: the chat is still hers, and she gets exactly what she missed.

@@ -584,3 +584,31 @@ pub async fn accept(agent: &mut Ws, id: &str) -> Value {
         .await;
     agent.expect("chat_accepted").await
 }
+
+/// Holds a blocking task so paused tokio time only moves on `advance`
+/// (auto-advance is inhibited while a `spawn_blocking` task runs). Drop the
+/// sender, then await the task, at the end of the test.
+pub fn hold_the_clock() -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+    let (hold, held) = std::sync::mpsc::channel::<()>();
+    let task = tokio::task::spawn_blocking(move || {
+        let _ = held.recv();
+    });
+    (hold, task)
+}
+
+/// An agent console that signs in with the session `cookie`, resuming
+/// `resume` (conversation → last seq); returns it with its `signed_in`.
+pub async fn agent_resuming(
+    app: &TestApp,
+    cookie: &str,
+    resume: &std::collections::HashMap<String, i64>,
+) -> (Ws, Value) {
+    let mut ws = Ws::connect(app, "/ws/agent", Some(cookie), None)
+        .await
+        .expect("agent socket");
+    ws.expect("hello").await;
+    ws.send(json!({"type": "sign_in", "profile_id": app.profile, "resume": resume}))
+        .await;
+    let signed_in = ws.expect("signed_in").await;
+    (ws, signed_in)
+}

@@ -4,7 +4,7 @@
 //! runs; the test holds one for its whole length, so time moves only when the
 //! test calls `advance` and never jumps while the store is doing I/O.
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{hold_the_clock, Backend, TestApp};
 use std::time::Duration;
 use switchboard::domain::ids::ConversationId;
 
@@ -26,15 +26,6 @@ async fn grace_sqlite() {
 #[tokio::test(start_paused = true)]
 async fn grace_postgres() {
     customer_gone_past_the_grace_period_abandons(Backend::Postgres).await
-}
-
-/// Holds a blocking task so paused time only moves on `advance`.
-fn hold_the_clock() -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
-    let (hold, held) = std::sync::mpsc::channel::<()>();
-    let task = tokio::task::spawn_blocking(move || {
-        let _ = held.recv();
-    });
-    (hold, task)
 }
 
 async fn customer_gone_past_the_grace_period_abandons(backend: Backend) {
