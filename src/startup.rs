@@ -18,6 +18,20 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Raises this process's soft limit on open files to its hard limit, once.
+///
+/// Every socket, database connection and attachment is a file; the usual
+/// soft limit of 1024 is reached by a few hundred chats, and then accepts
+/// fail and the database pool waits for a connection it cannot open. Go and
+/// nginx do the same at start; the hard limit stays the administrator's.
+pub fn raise_open_file_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    });
+}
+
 /// A built, not yet running, server.
 pub struct Application {
     listener: TcpListener,
@@ -29,6 +43,7 @@ impl Application {
     /// Connects the store named in `settings`, seeds an empty database and
     /// builds the server on `listener`.
     pub async fn build(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        raise_open_file_limit();
         let store =
             store::connect(&settings.database.url, settings.database.max_connections).await?;
         Self::build_with_store(settings, listener, store).await
@@ -40,6 +55,7 @@ impl Application {
         listener: TcpListener,
         store: DynStore,
     ) -> anyhow::Result<Self> {
+        raise_open_file_limit();
         let mailer = mail::from_settings(&settings.mail)?;
         seed::first_start(&store, settings.demo.enabled).await?;
         let blobs = LocalDiskStore::open(&settings.attachments.dir).with_context(|| {
