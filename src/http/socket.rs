@@ -7,11 +7,12 @@ use super::limits::{AbuseLimits, Bucket};
 use crate::outbox::{CloseReason, Frame, Inbox, KickSignal};
 use crate::protocol::{ErrorCode, ServerEvent, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use futures_util::SinkExt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// Close codes the server uses.
 pub mod close_code {
@@ -149,25 +150,56 @@ enum Written {
     Kicked(CloseReason),
 }
 
-async fn send_all(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> Written {
-    for frame in frames {
-        tokio::select! {
-            biased;
-            reason = kick.kicked() => return Written::Kicked(reason),
-            sent = socket.send(Message::Text(frame.as_ref().into())) => {
-                if sent.is_err() {
-                    return Written::Gone;
-                }
+/// Most frames already waiting in the outbox that ride along with one
+/// write. Bounded so a connection that is always busy still reads its
+/// client's frames in between.
+const WRITE_BATCH: usize = 64;
+
+/// Writes `frames`, then whatever the outbox already holds (up to
+/// [`WRITE_BATCH`]), with one flush at the end. The order is the one the
+/// frames would have had one by one; only the flushes are fewer. With
+/// thousands of sockets each flush is a syscall and a wake-up of the
+/// client, and a sender's `ack` and its own `event`, or an agent's events
+/// of several chats, are usually ready together (docs/performance.md).
+async fn send_all(
+    socket: &mut WebSocket,
+    frames: Vec<Frame>,
+    mut queued: Option<&mut mpsc::Receiver<Frame>>,
+    kick: &KickSignal,
+) -> Written {
+    let text = |frame: Frame| Message::Text(frame.as_ref().into());
+    let feed_all = async {
+        for frame in frames {
+            socket.feed(text(frame)).await?;
+        }
+        if let Some(queued) = queued.as_deref_mut() {
+            for _ in 0..WRITE_BATCH {
+                // Empty or closed: the main loop sees a closed outbox itself.
+                let Ok(frame) = queued.try_recv() else { break };
+                socket.feed(text(frame)).await?;
             }
         }
+        socket.flush().await
+    };
+    tokio::select! {
+        biased;
+        reason = kick.kicked() => Written::Kicked(reason),
+        sent = feed_all => match sent {
+            Ok(()) => Written::Sent,
+            Err(_) => Written::Gone,
+        },
     }
-    Written::Sent
 }
 
-/// Writes frames; true to go on, false once the connection is over (a
-/// kicked one was closed with its code).
-async fn write(socket: &mut WebSocket, frames: Vec<Frame>, kick: &KickSignal) -> bool {
-    match send_all(socket, frames, kick).await {
+/// Writes frames (and what the outbox holds, when given); true to go on,
+/// false once the connection is over (a kicked one was closed with its code).
+async fn write(
+    socket: &mut WebSocket,
+    frames: Vec<Frame>,
+    queued: Option<&mut mpsc::Receiver<Frame>>,
+    kick: &KickSignal,
+) -> bool {
+    match send_all(socket, frames, queued, kick).await {
         Written::Sent => true,
         Written::Gone => false,
         Written::Kicked(reason) => {
@@ -195,13 +227,13 @@ pub async fn drive<S: SocketSession>(
     mut guard: FrameGuard,
 ) {
     let Inbox { mut frames, kick } = inbox;
-    if write(&mut socket, first, &kick).await {
+    if write(&mut socket, first, Some(&mut frames), &kick).await {
         loop {
             tokio::select! {
                 message = socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => {
                         if text.len() > MAX_FRAME_BYTES {
-                            if write(&mut socket, vec![too_big()], &kick).await {
+                            if write(&mut socket, vec![too_big()], None, &kick).await {
                                 close(&mut socket, close_code::TOO_BIG, "frame too large").await;
                             }
                             break;
@@ -210,7 +242,7 @@ pub async fn drive<S: SocketSession>(
                             Admit::Handle => {}
                             Admit::Refuse => {
                                 let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
-                                if !write(&mut socket, vec![limited], &kick).await {
+                                if !write(&mut socket, vec![limited], Some(&mut frames), &kick).await {
                                     break;
                                 }
                                 continue;
@@ -221,7 +253,7 @@ pub async fn drive<S: SocketSession>(
                             }
                         }
                         let replies = session.handle(text.as_str()).await;
-                        if !write(&mut socket, replies, &kick).await {
+                        if !write(&mut socket, replies, Some(&mut frames), &kick).await {
                             break;
                         }
                     }
@@ -231,7 +263,7 @@ pub async fn drive<S: SocketSession>(
                         } else {
                             ServerEvent::error(ErrorCode::InvalidRequest, "binary frames are not supported").to_frame()
                         };
-                        if !write(&mut socket, vec![reply], &kick).await {
+                        if !write(&mut socket, vec![reply], Some(&mut frames), &kick).await {
                             break;
                         }
                     }
@@ -247,7 +279,7 @@ pub async fn drive<S: SocketSession>(
                 },
                 frame = frames.recv() => match frame {
                     Some(frame) => {
-                        if !write(&mut socket, vec![frame], &kick).await {
+                        if !write(&mut socket, vec![frame], Some(&mut frames), &kick).await {
                             break;
                         }
                     }
@@ -258,7 +290,7 @@ pub async fn drive<S: SocketSession>(
                     break;
                 }
                 _ = shutdown.changed() => {
-                    if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], &kick).await {
+                    if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], None, &kick).await {
                         close(&mut socket, close_code::RESTARTING, "server restarting").await;
                     }
                     break;
