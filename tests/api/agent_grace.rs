@@ -371,11 +371,16 @@ async fn pending_invitation_of_a_lost_agent_is_cancelled(backend: Backend) {
     carla.expect_event("left").await;
     // The router closes the invitation right after the requeue it sees
     // from the conversation (the customer may hear of the requeue first).
-    for _ in 0..500 {
-        if app.store.open_invites().await.expect("invites").is_empty() {
-            break;
-        }
-        tokio::time::advance(Duration::from_millis(10)).await;
+    // That is a store write (an fsync on SQLite), so the wait is bounded
+    // in real time: a count of quick reads could run out before one slow
+    // fsync on a busy disk. The paused clock stays where it is.
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while !app.store.open_invites().await.expect("invites").is_empty()
+        && std::time::Instant::now() < until
+    {
+        tokio::task::spawn_blocking(|| std::thread::sleep(Duration::from_millis(5)))
+            .await
+            .expect("real-time pause");
     }
     let cid = ConversationId(id.clone());
     let record = app
