@@ -52,5 +52,65 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Conditional offers (see `Store::try_offers`) in one transaction, a
+    /// statement each: SQLite runs them in-process, so a statement costs
+    /// microseconds and only the commit is worth sharing.
+    async fn offer_rows(
+        &self,
+        offers: &[(ConversationId, UserId, i64)],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(offers.len());
+        for (id, agent, version) in offers {
+            let updated: Option<(i64,)> = sqlx::query_as(
+                "update conversations set state = 'offered', offered_to = $2, version = version + 1 \
+                 where id = $1 and state = 'waiting' and version = $3 returning version",
+            )
+            .bind(id.as_str())
+            .bind(agent.0)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if updated.is_some() {
+                Self::record_routing(&mut tx, id, RoutingEventKind::Offered, Some(*agent), now)
+                    .await?;
+            }
+            results.push(updated.map(|(v,)| v));
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Answers to offers (see `Store::answer_offers`) in one transaction, a
+    /// statement each, for the same reason as `offer_rows`.
+    async fn answer_rows(
+        &self,
+        answers: &[OfferAnswer],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(answers.len());
+        for a in answers {
+            results.push(if a.accept {
+                Self::accept_in(&mut tx, &a.chat, a.agent, a.version, now).await?
+            } else {
+                Self::release_in(
+                    &mut tx,
+                    &a.chat,
+                    a.agent,
+                    a.version,
+                    RoutingEventKind::Rejected,
+                    now,
+                )
+                .await?
+            });
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);
 super::admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);
