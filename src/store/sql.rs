@@ -1552,39 +1552,7 @@ macro_rules! impl_sql_store {
                 site: Option<$crate::domain::ids::SiteId>,
                 variables: &[$crate::domain::customer::CustomerVariable],
             ) -> StoreResult<ConversationRecord> {
-                let mut tx = self.pool.begin().await?;
-                let row: ConversationRow = sqlx::query_as(&format!(
-                    "insert into conversations (id, queue_id, state, version, customer_token_hash, \
-                     customer_name, customer_email, created_at, site_id) \
-                     values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
-                ))
-                .bind(c.id.as_str())
-                .bind(c.queue.0)
-                .bind(&c.customer_token_hash)
-                .bind(&c.customer_name)
-                .bind(&c.customer_email)
-                .bind(c.now)
-                .bind(site.map(|s| s.0))
-                .fetch_one(&mut *tx)
-                .await?;
-                if !variables.is_empty() {
-                    // At most a few dozen rows (the token's limits), far under
-                    // the bound-parameter limit.
-                    let mut builder = sqlx::QueryBuilder::<$db>::new(
-                        "insert into customer_variables (conversation_id, name, value, verified, position) ",
-                    );
-                    builder.push_values(variables.iter().enumerate(), |mut row, (position, v)| {
-                        row.push_bind(c.id.0.clone())
-                            .push_bind(v.name.clone())
-                            .push_bind(v.value.clone())
-                            .push_bind(flag(v.verified))
-                            .push_bind(position as i32);
-                    });
-                    builder.build().execute(&mut *tx).await?;
-                }
-                Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
-                tx.commit().await?;
-                Ok(row.into_record())
+                self.create_rows(c, site, variables).await
             }
 
             async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<$crate::domain::customer::CustomerVariable>> {
