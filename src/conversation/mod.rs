@@ -243,7 +243,13 @@ impl Conversations {
             }
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        actor::spawn(id.clone(), self.store.clone(), self.writer.clone(), rx, None);
+        actor::spawn(
+            id.clone(),
+            self.store.clone(),
+            self.writer.clone(),
+            rx,
+            None,
+        );
         actors.insert(id.clone(), tx.clone());
         tx
     }
@@ -258,7 +264,13 @@ impl Conversations {
             return;
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        actor::spawn(id.clone(), self.store.clone(), self.writer.clone(), rx, Some(chat));
+        actor::spawn(
+            id.clone(),
+            self.store.clone(),
+            self.writer.clone(),
+            rx,
+            Some(chat),
+        );
         actors.insert(id, tx);
     }
 
