@@ -32,14 +32,27 @@ const IDLE_STOP: Duration = Duration::from_secs(300);
 /// Events read from the store per page when replaying.
 const REPLAY_PAGE: i64 = 1000;
 
+/// What a chat just created is known to be, so its actor needs no reads:
+/// no events, no agents, the customer's data as stored with it.
+pub struct NewChat {
+    pub record: ConversationRecord,
+    pub variables: Vec<CustomerVariable>,
+    pub queue_name: String,
+}
+
 pub(super) fn spawn(
     id: ConversationId,
     store: DynStore,
     writer: CommitWriter,
     rx: mpsc::Receiver<Command>,
+    new_chat: Option<NewChat>,
 ) {
     tokio::spawn(async move {
-        match Actor::load(id.clone(), store, writer).await {
+        let actor = match new_chat {
+            Some(chat) => Ok(Actor::fresh(chat, store, writer)),
+            None => Actor::load(id.clone(), store, writer).await,
+        };
+        match actor {
             Ok(actor) => {
                 // A panic (a bug) must cost one conversation's live state,
                 // never the process. Tokio would contain it too; catching it
@@ -141,6 +154,30 @@ fn unavailable(e: StoreError) -> ChatError {
 }
 
 impl Actor {
+    /// The actor of a chat created a moment ago (by this process, which
+    /// is the only writer of its log until the customer connects): the six
+    /// reads of `load` would only find it empty. In a burst of thousands of
+    /// joins they were most of the database's work (docs/performance.md, S3).
+    fn fresh(chat: NewChat, store: DynStore, writer: CommitWriter) -> Self {
+        Self {
+            rules: ConversationRules::new(chat.record.state, Vec::new()),
+            id: chat.record.id.clone(),
+            store,
+            writer,
+            record: chat.record,
+            variables: chat.variables,
+            queue_name: chat.queue_name,
+            next_seq: 1,
+            next_public_seq: 1,
+            sent: SentIds::default(),
+            choices: ChoiceBook::default(),
+            announced: HashSet::new(),
+            position_uncertain: false,
+            subscribers: Vec::new(),
+            agents_away: false,
+        }
+    }
+
     async fn load(
         id: ConversationId,
         store: DynStore,
@@ -341,7 +378,14 @@ impl Actor {
         // events; both reads still pass through the audience filter.
         let mut backlog: Vec<Frame> = Vec::new();
         let mut cursor = after_seq.max(0);
-        loop {
+        // The numbering is settled, so this actor knows the last event: a
+        // client that has it (a new chat's first connection) needs no read.
+        let last = match party {
+            Party::Customer => self.next_public_seq - 1,
+            Party::Agent(_) => self.next_seq - 1,
+        };
+        let mut up_to_date = cursor >= last;
+        while !up_to_date {
             let page = match party {
                 Party::Customer => {
                     self.store
@@ -359,9 +403,7 @@ impl Actor {
                 };
                 backlog.extend(Rendered::new(event).frame_for(party));
             }
-            if !full_page {
-                break;
-            }
+            up_to_date = !full_page;
         }
         if party == Party::Customer && self.agents_away {
             // A customer who reloads while the agent is away hears it too.

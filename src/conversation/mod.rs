@@ -7,6 +7,7 @@
 //! request starts a fresh one from the store.
 
 mod actor;
+pub use actor::NewChat;
 pub mod audience;
 mod sent;
 
@@ -242,9 +243,35 @@ impl Conversations {
             }
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        actor::spawn(id.clone(), self.store.clone(), self.writer.clone(), rx);
+        actor::spawn(
+            id.clone(),
+            self.store.clone(),
+            self.writer.clone(),
+            rx,
+            None,
+        );
         actors.insert(id.clone(), tx.clone());
         tx
+    }
+
+    /// Starts the actor of a chat just created, from what its creation
+    /// stored, so the customer's first connection reads nothing
+    /// (`actor::NewChat`). Does nothing if one is already running.
+    pub fn started(&self, chat: NewChat) {
+        let id = chat.record.id.clone();
+        let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
+        if actors.get(&id).is_some_and(|tx| !tx.is_closed()) {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        actor::spawn(
+            id.clone(),
+            self.store.clone(),
+            self.writer.clone(),
+            rx,
+            Some(chat),
+        );
+        actors.insert(id, tx);
     }
 
     fn forget_if_closed(&self, id: &ConversationId) {

@@ -13,6 +13,7 @@ use super::json::ApiJson;
 use super::AppState;
 use crate::auth::{random_token, token_hash};
 use crate::clock::wall_ms;
+use crate::conversation::NewChat;
 use crate::domain::customer::{self, TypedDetails};
 use crate::domain::identity::{self, VerifiedIdentity};
 use crate::domain::ids::{ConversationId, QueueId};
@@ -162,6 +163,11 @@ async fn start_chat(
         .create_conversation_with_customer(conversation, site.map(|s| s.id), &variables)
         .await?;
     let conversation_id = record.id.0.clone();
+    state.conversations.started(NewChat {
+        record: record.clone(),
+        variables: variables.clone(),
+        queue_name: queue.name.clone(),
+    });
     state.router.enqueue(record, variables).await;
     Ok((
         StatusCode::CREATED,

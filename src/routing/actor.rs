@@ -248,7 +248,8 @@ impl RouterActor {
             let places_due = Some(self.places_at + PLACES_EVERY);
             tokio::select! {
                 command = rx.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                    // With it, whatever else is already waiting (`super::batch`).
+                    Some(command) => self.handle_waiting(command, rx).await,
                     None => break,
                 },
                 _ = sleep_until(wake) => self.on_timer().await,
@@ -264,7 +265,7 @@ impl RouterActor {
         }
     }
 
-    async fn handle(&mut self, command: Command) {
+    pub(super) async fn handle(&mut self, command: Command) {
         match command {
             Command::SignIn { sign_in, reply } => {
                 let _ = reply.send(self.sign_in(sign_in).await);
@@ -498,7 +499,7 @@ impl RouterActor {
         Ok(AgentState { status, open_chats })
     }
 
-    async fn accept(
+    pub(super) async fn accept(
         &mut self,
         agent: UserId,
         chat: ConversationId,
@@ -515,11 +516,7 @@ impl RouterActor {
             .await
         {
             Ok(Some(_)) => {
-                let now = self.now();
-                self.state.accepted(agent, &chat, now, wall_ms());
-                self.customers.remove(&chat);
-                self.cards.remove(&chat);
-                self.push_status(agent);
+                self.on_accepted(agent, &chat);
                 Ok(Accepted::Chat)
             }
             Ok(None) => {
@@ -530,7 +527,20 @@ impl RouterActor {
         }
     }
 
-    async fn reject(&mut self, agent: UserId, chat: ConversationId) -> Result<(), RouterError> {
+    /// The store recorded `agent`'s accept of `chat`: memory follows.
+    pub(super) fn on_accepted(&mut self, agent: UserId, chat: &ConversationId) {
+        let now = self.now();
+        self.state.accepted(agent, chat, now, wall_ms());
+        self.customers.remove(chat);
+        self.cards.remove(chat);
+        self.push_status(agent);
+    }
+
+    pub(super) async fn reject(
+        &mut self,
+        agent: UserId,
+        chat: ConversationId,
+    ) -> Result<(), RouterError> {
         let released = match self.state.answering(agent, &chat)? {
             Answering::Chat { version } => {
                 self.release(&chat, agent, version, OfferOutcome::Rejected)
@@ -585,7 +595,7 @@ impl RouterActor {
     }
 
     /// The store disagrees with memory about a chat: adopt the store's view.
-    async fn resync(&mut self, chat: &ConversationId) {
+    pub(super) async fn resync(&mut self, chat: &ConversationId) {
         let record = match self.store.conversation(chat).await {
             Ok(record) => record,
             Err(e) => {

@@ -9,6 +9,7 @@
 //! the router, so there is no cycle.
 
 mod actor;
+mod batch;
 mod invites;
 mod lost;
 

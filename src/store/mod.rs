@@ -168,6 +168,27 @@ pub trait Store: AdminStore + Send + Sync + 'static {
         version: i64,
         now: i64,
     ) -> StoreResult<Option<i64>>;
+    /// Several answers to offers persisted together, one result each in
+    /// the same order: an accept as `accept_offer`, a reject as
+    /// `release_offer` with [`RoutingEventKind::Rejected`], each conditional
+    /// on its own row. The SQL stores commit them in one transaction (as
+    /// `try_offers`), so a burst of answers pays one commit, not one each.
+    async fn answer_offers(
+        &self,
+        answers: &[OfferAnswer],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut results = Vec::with_capacity(answers.len());
+        for a in answers {
+            results.push(if a.accept {
+                self.accept_offer(&a.chat, a.agent, a.version, now).await?
+            } else {
+                self.release_offer(&a.chat, a.agent, a.version, RoutingEventKind::Rejected, now)
+                    .await?
+            });
+        }
+        Ok(results)
+    }
     /// Appends the final event and closes the conversation, in one
     /// transaction: an active chat becomes ended, a waiting or offered one
     /// abandoned. Returns that state and the agents who were in it, or None

@@ -36,6 +36,17 @@ pub struct NewConversation {
     pub now: i64,
 }
 
+/// An agent's answer to an offer, for [`super::Store::answer_offers`]: the
+/// chat, the agent it is offered to, the version it was offered at, and
+/// whether the agent accepts (else rejects).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferAnswer {
+    pub chat: ConversationId,
+    pub agent: UserId,
+    pub version: i64,
+    pub accept: bool,
+}
+
 /// A conversation row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationRecord {

@@ -376,7 +376,7 @@ macro_rules! impl_sql_store {
         use $crate::domain::ids::{AttachmentId, ConversationId, ProfileId, QueueId, UserId};
 
         impl $store {
-            async fn record_routing(
+            pub(super) async fn record_routing(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 id: &ConversationId,
                 kind: RoutingEventKind,
@@ -394,6 +394,71 @@ macro_rules! impl_sql_store {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            /// offered to `agent` at `version` → waiting, recording why (a
+            /// reject or timeout bars the agent), inside a transaction.
+            pub(super) async fn release_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &ConversationId,
+                agent: UserId,
+                version: i64,
+                kind: RoutingEventKind,
+                now: i64,
+            ) -> StoreResult<Option<i64>> {
+                let updated: Option<(i64,)> = sqlx::query_as(
+                    "update conversations set state = 'waiting', offered_to = null, version = version + 1 \
+                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((new_version,)) = updated else { return Ok(None) };
+                if matches!(kind, RoutingEventKind::Rejected | RoutingEventKind::TimedOut) {
+                    sqlx::query(
+                        "insert into rejections (conversation_id, agent_id) values ($1, $2) on conflict do nothing",
+                    )
+                    .bind(id.as_str())
+                    .bind(agent.0)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                Self::record_routing(tx, id, kind, Some(agent), now).await?;
+                Ok(Some(new_version))
+            }
+
+            /// offered to `agent` at `version` → active with the agent as
+            /// participant, inside a transaction; None if the row changed.
+            pub(super) async fn accept_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &ConversationId,
+                agent: UserId,
+                version: i64,
+                now: i64,
+            ) -> StoreResult<Option<i64>> {
+                let updated: Option<(i64,)> = sqlx::query_as(
+                    "update conversations set state = 'active', offered_to = null, version = version + 1 \
+                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(version)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let Some((new_version,)) = updated else { return Ok(None) };
+                sqlx::query(
+                    "insert into conversation_agents (conversation_id, agent_id, joined_at) values ($1, $2, $3) \
+                     on conflict (conversation_id, agent_id) do update set left_at = null",
+                )
+                .bind(id.as_str())
+                .bind(agent.0)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+                Self::record_routing(tx, id, RoutingEventKind::Accepted, Some(agent), now).await?;
+                Ok(Some(new_version))
             }
 
             /// Multi-row insert of chat-log events inside a transaction.
@@ -863,14 +928,23 @@ macro_rules! impl_sql_store {
             }
 
             async fn conversation_agents(&self, id: &ConversationId) -> StoreResult<Vec<UserId>> {
-                let rows: Vec<(i64,)> = sqlx::query_as(
-                    "select agent_id from conversation_agents \
-                     where conversation_id = $1 and left_at is null order by joined_at, agent_id",
+                // `left_at is null` is checked here, not in SQL: with it,
+                // Postgres on a young table (not analyzed yet) ANDed the
+                // partial index of open participations (every open chat's
+                // row) with the primary key, scanning thousands of index
+                // entries per call in a burst (docs/performance.md, S3).
+                let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                    "select agent_id, left_at from conversation_agents \
+                     where conversation_id = $1 order by joined_at, agent_id",
                 )
                 .bind(id.as_str())
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(|(a,)| UserId(a)).collect())
+                Ok(rows
+                    .into_iter()
+                    .filter(|(_, left_at)| left_at.is_none())
+                    .map(|(a, _)| UserId(a))
+                    .collect())
             }
 
             async fn try_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
@@ -891,79 +965,31 @@ macro_rules! impl_sql_store {
             }
 
             async fn try_offers(&self, offers: &[(ConversationId, UserId, i64)], now: i64) -> StoreResult<Vec<Option<i64>>> {
-                let mut tx = self.pool.begin().await?;
-                let mut results = Vec::with_capacity(offers.len());
-                for (id, agent, version) in offers {
-                    let updated: Option<(i64,)> = sqlx::query_as(
-                        "update conversations set state = 'offered', offered_to = $2, version = version + 1 \
-                         where id = $1 and state = 'waiting' and version = $3 returning version",
-                    )
-                    .bind(id.as_str())
-                    .bind(agent.0)
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some((new_version,)) = updated {
-                        Self::record_routing(&mut tx, id, RoutingEventKind::Offered, Some(*agent), now).await?;
-                        results.push(Some(new_version));
-                    } else {
-                        results.push(None);
-                    }
+                if offers.is_empty() {
+                    return Ok(Vec::new());
                 }
-                tx.commit().await?;
-                Ok(results)
+                self.offer_rows(offers, now).await
             }
 
             async fn release_offer(&self, id: &ConversationId, agent: UserId, version: i64, kind: RoutingEventKind, now: i64) -> StoreResult<Option<i64>> {
                 let mut tx = self.pool.begin().await?;
-                let updated: Option<(i64,)> = sqlx::query_as(
-                    "update conversations set state = 'waiting', offered_to = null, version = version + 1 \
-                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
-                )
-                .bind(id.as_str())
-                .bind(agent.0)
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((new_version,)) = updated else { return Ok(None) };
-                if matches!(kind, RoutingEventKind::Rejected | RoutingEventKind::TimedOut) {
-                    sqlx::query(
-                        "insert into rejections (conversation_id, agent_id) values ($1, $2) on conflict do nothing",
-                    )
-                    .bind(id.as_str())
-                    .bind(agent.0)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Self::record_routing(&mut tx, id, kind, Some(agent), now).await?;
+                let released = Self::release_in(&mut tx, id, agent, version, kind, now).await?;
                 tx.commit().await?;
-                Ok(Some(new_version))
+                Ok(released)
             }
 
             async fn accept_offer(&self, id: &ConversationId, agent: UserId, version: i64, now: i64) -> StoreResult<Option<i64>> {
                 let mut tx = self.pool.begin().await?;
-                let updated: Option<(i64,)> = sqlx::query_as(
-                    "update conversations set state = 'active', offered_to = null, version = version + 1 \
-                     where id = $1 and state = 'offered' and offered_to = $2 and version = $3 returning version",
-                )
-                .bind(id.as_str())
-                .bind(agent.0)
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((new_version,)) = updated else { return Ok(None) };
-                sqlx::query(
-                    "insert into conversation_agents (conversation_id, agent_id, joined_at) values ($1, $2, $3) \
-                     on conflict (conversation_id, agent_id) do update set left_at = null",
-                )
-                .bind(id.as_str())
-                .bind(agent.0)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                Self::record_routing(&mut tx, id, RoutingEventKind::Accepted, Some(agent), now).await?;
+                let accepted = Self::accept_in(&mut tx, id, agent, version, now).await?;
                 tx.commit().await?;
-                Ok(Some(new_version))
+                Ok(accepted)
+            }
+
+            async fn answer_offers(&self, answers: &[OfferAnswer], now: i64) -> StoreResult<Vec<Option<i64>>> {
+                if answers.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.answer_rows(answers, now).await
             }
 
             async fn finish_conversation(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
@@ -982,14 +1008,21 @@ macro_rules! impl_sql_store {
                 .await?;
                 let Some((state,)) = closed else { return Ok(None) };
                 let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
-                let agents: Vec<(i64,)> = sqlx::query_as(
-                    "select agent_id from conversation_agents where conversation_id = $1 and left_at is null",
+                // By chat only, as in `conversation_agents`: the open ones
+                // are picked here and closed with `coalesce`.
+                let agents: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                    "select agent_id, left_at from conversation_agents where conversation_id = $1",
                 )
                 .bind(event.conversation.as_str())
                 .fetch_all(&mut *tx)
                 .await?;
+                let agents: Vec<(i64,)> = agents
+                    .into_iter()
+                    .filter(|(_, left_at)| left_at.is_none())
+                    .map(|(a, _)| (a,))
+                    .collect();
                 sqlx::query(
-                    "update conversation_agents set left_at = $2 where conversation_id = $1 and left_at is null",
+                    "update conversation_agents set left_at = coalesce(left_at, $2) where conversation_id = $1",
                 )
                 .bind(event.conversation.as_str())
                 .bind(event.created_at)
@@ -1131,8 +1164,9 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(row) = row else { return Ok(None) };
+                // By chat only (see `conversation_agents`).
                 sqlx::query(
-                    "update conversation_agents set left_at = $2 where conversation_id = $1 and left_at is null",
+                    "update conversation_agents set left_at = coalesce(left_at, $2) where conversation_id = $1",
                 )
                 .bind(id)
                 .bind(event.created_at)
@@ -1518,39 +1552,7 @@ macro_rules! impl_sql_store {
                 site: Option<$crate::domain::ids::SiteId>,
                 variables: &[$crate::domain::customer::CustomerVariable],
             ) -> StoreResult<ConversationRecord> {
-                let mut tx = self.pool.begin().await?;
-                let row: ConversationRow = sqlx::query_as(&format!(
-                    "insert into conversations (id, queue_id, state, version, customer_token_hash, \
-                     customer_name, customer_email, created_at, site_id) \
-                     values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
-                ))
-                .bind(c.id.as_str())
-                .bind(c.queue.0)
-                .bind(&c.customer_token_hash)
-                .bind(&c.customer_name)
-                .bind(&c.customer_email)
-                .bind(c.now)
-                .bind(site.map(|s| s.0))
-                .fetch_one(&mut *tx)
-                .await?;
-                if !variables.is_empty() {
-                    // At most a few dozen rows (the token's limits), far under
-                    // the bound-parameter limit.
-                    let mut builder = sqlx::QueryBuilder::<$db>::new(
-                        "insert into customer_variables (conversation_id, name, value, verified, position) ",
-                    );
-                    builder.push_values(variables.iter().enumerate(), |mut row, (position, v)| {
-                        row.push_bind(c.id.0.clone())
-                            .push_bind(v.name.clone())
-                            .push_bind(v.value.clone())
-                            .push_bind(flag(v.verified))
-                            .push_bind(position as i32);
-                    });
-                    builder.build().execute(&mut *tx).await?;
-                }
-                Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
-                tx.commit().await?;
-                Ok(row.into_record())
+                self.create_rows(c, site, variables).await
             }
 
             async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<$crate::domain::customer::CustomerVariable>> {

@@ -52,5 +52,108 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Conditional offers (see `Store::try_offers`) in one transaction, a
+    /// statement each: SQLite runs them in-process, so a statement costs
+    /// microseconds and only the commit is worth sharing.
+    async fn offer_rows(
+        &self,
+        offers: &[(ConversationId, UserId, i64)],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(offers.len());
+        for (id, agent, version) in offers {
+            let updated: Option<(i64,)> = sqlx::query_as(
+                "update conversations set state = 'offered', offered_to = $2, version = version + 1 \
+                 where id = $1 and state = 'waiting' and version = $3 returning version",
+            )
+            .bind(id.as_str())
+            .bind(agent.0)
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if updated.is_some() {
+                Self::record_routing(&mut tx, id, RoutingEventKind::Offered, Some(*agent), now)
+                    .await?;
+            }
+            results.push(updated.map(|(v,)| v));
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// A new chat with its customer's data and its `queued` routing event,
+    /// in one transaction (statements are in-process on SQLite).
+    async fn create_rows(
+        &self,
+        c: NewConversation,
+        site: Option<crate::domain::ids::SiteId>,
+        variables: &[crate::domain::customer::CustomerVariable],
+    ) -> StoreResult<ConversationRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row: ConversationRow = sqlx::query_as(&format!(
+            "insert into conversations (id, queue_id, state, version, customer_token_hash, \
+             customer_name, customer_email, created_at, site_id) \
+             values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
+        ))
+        .bind(c.id.as_str())
+        .bind(c.queue.0)
+        .bind(&c.customer_token_hash)
+        .bind(&c.customer_name)
+        .bind(&c.customer_email)
+        .bind(c.now)
+        .bind(site.map(|s| s.0))
+        .fetch_one(&mut *tx)
+        .await?;
+        if !variables.is_empty() {
+            // At most a few dozen rows (the token's limits), far under
+            // the bound-parameter limit.
+            let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "insert into customer_variables (conversation_id, name, value, verified, position) ",
+            );
+            builder.push_values(variables.iter().enumerate(), |mut row, (position, v)| {
+                row.push_bind(c.id.0.clone())
+                    .push_bind(v.name.clone())
+                    .push_bind(v.value.clone())
+                    .push_bind(flag(v.verified))
+                    .push_bind(position as i32);
+            });
+            builder.build().execute(&mut *tx).await?;
+        }
+        Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
+        tx.commit().await?;
+        Ok(row.into_record())
+    }
+
+    /// Answers to offers (see `Store::answer_offers`) in one transaction, a
+    /// statement each, for the same reason as `offer_rows`.
+    async fn answer_rows(
+        &self,
+        answers: &[OfferAnswer],
+        now: i64,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        let mut tx = self.pool.begin().await?;
+        let mut results = Vec::with_capacity(answers.len());
+        for a in answers {
+            results.push(if a.accept {
+                Self::accept_in(&mut tx, &a.chat, a.agent, a.version, now).await?
+            } else {
+                Self::release_in(
+                    &mut tx,
+                    &a.chat,
+                    a.agent,
+                    a.version,
+                    RoutingEventKind::Rejected,
+                    now,
+                )
+                .await?
+            });
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
 super::sql::impl_sql_store!(SqliteStore, sqlx::Sqlite);
 super::admin::impl_admin_store!(SqliteStore, sqlx::Sqlite);

@@ -259,3 +259,103 @@ async fn a_stored_client_msg_id_is_found_per_sender(backend: Backend) {
     assert_eq!(find(id.clone(), customer.clone(), "m2").await, None);
     assert_eq!(find(other, customer, "m1").await, None);
 }
+
+both_stores!(batched_offers_and_answers_are_each_conditional_on_their_row);
+
+/// `try_offers` and `answer_offers` commit many rows at once (the router's
+/// group commit); each row must still obey its own condition, a stale one
+/// must not spoil the others, and each answer must leave what its single
+/// form leaves (participant, bar, routing event).
+async fn batched_offers_and_answers_are_each_conditional_on_their_row(backend: Backend) {
+    use switchboard::store::OfferAnswer;
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let agents = agents(&store, 3).await;
+    let mut chats = Vec::new();
+    for _ in 0..3 {
+        chats.push(new_chat(&store).await);
+    }
+    // The third offer names a stale version: refused, the others made.
+    let offers = vec![
+        (chats[0].0.clone(), agents[0], chats[0].1),
+        (chats[1].0.clone(), agents[1], chats[1].1),
+        (chats[2].0.clone(), agents[2], chats[2].1 + 7),
+    ];
+    let offered = store.try_offers(&offers, 2).await.unwrap();
+    assert!(offered[0].is_some() && offered[1].is_some());
+    assert_eq!(offered[2], None);
+    let answers = vec![
+        OfferAnswer {
+            chat: chats[0].0.clone(),
+            agent: agents[0],
+            version: offered[0].unwrap(),
+            accept: true,
+        },
+        OfferAnswer {
+            chat: chats[1].0.clone(),
+            agent: agents[1],
+            version: offered[1].unwrap(),
+            accept: false,
+        },
+        // Not offered to this agent: refused.
+        OfferAnswer {
+            chat: chats[2].0.clone(),
+            agent: agents[2],
+            version: chats[2].1,
+            accept: true,
+        },
+    ];
+    let answered = store.answer_offers(&answers, 3).await.unwrap();
+    assert!(answered[0].unwrap() > offered[0].unwrap());
+    assert!(answered[1].unwrap() > offered[1].unwrap());
+    assert_eq!(answered[2], None);
+    // The same answers again are stale: nothing changes twice.
+    assert_eq!(
+        store.answer_offers(&answers, 4).await.unwrap(),
+        vec![None, None, None]
+    );
+
+    let accepted = store.conversation(&chats[0].0).await.unwrap().unwrap();
+    assert_eq!(accepted.state.as_str(), "active");
+    assert_eq!(
+        store.conversation_agents(&chats[0].0).await.unwrap(),
+        vec![agents[0]]
+    );
+    let queued = store.queued_conversations().await.unwrap();
+    let rejected = queued.iter().find(|q| q.record.id == chats[1].0).unwrap();
+    assert_eq!(rejected.record.state.as_str(), "waiting");
+    assert_eq!(rejected.rejected_by, vec![agents[1]]);
+    assert!(store
+        .conversation_agents(&chats[1].0)
+        .await
+        .unwrap()
+        .is_empty());
+    let untouched = queued.iter().find(|q| q.record.id == chats[2].0).unwrap();
+    assert_eq!(untouched.record.version, chats[2].1);
+
+    // Each chat's routing events, leaving out how it was queued.
+    let decisions = |events: Vec<switchboard::store::RoutingEventRecord>| {
+        events
+            .into_iter()
+            .filter(|e| e.kind != RoutingEventKind::Queued.as_str())
+            .map(|e| (e.kind, e.agent))
+            .collect::<Vec<_>>()
+    };
+    let event = |kind: RoutingEventKind, agent: UserId| (kind.as_str().to_owned(), Some(agent));
+    assert_eq!(
+        decisions(store.routing_events(&chats[0].0).await.unwrap()),
+        vec![
+            event(RoutingEventKind::Offered, agents[0]),
+            event(RoutingEventKind::Accepted, agents[0]),
+        ]
+    );
+    assert_eq!(
+        decisions(store.routing_events(&chats[1].0).await.unwrap()),
+        vec![
+            event(RoutingEventKind::Offered, agents[1]),
+            event(RoutingEventKind::Rejected, agents[1]),
+        ]
+    );
+    assert!(decisions(store.routing_events(&chats[2].0).await.unwrap()).is_empty());
+}

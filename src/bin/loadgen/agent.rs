@@ -139,6 +139,7 @@ impl Agent {
         match frame["type"].as_str().unwrap_or("") {
             "chat_offered" => {
                 Counters::inc(&c.offers);
+                self.ctx.decision(false);
                 let id = conversation_id(&frame)?;
                 self.ctx.offered(&id);
                 let reject =
@@ -154,6 +155,7 @@ impl Agent {
             }
             "chat_accepted" => {
                 Counters::inc(&c.accepts);
+                self.ctx.decision(true);
                 let view = &frame["conversation"];
                 let id = view["conversation_id"].as_str().unwrap_or("").to_owned();
                 let history_until = view["last_seq"].as_i64().unwrap_or(0);
@@ -169,7 +171,10 @@ impl Agent {
                     self.ends.push_back((Instant::now() + hold, id));
                 }
             }
-            "chat_rejected" => Counters::inc(&c.rejects),
+            "chat_rejected" => {
+                Counters::inc(&c.rejects);
+                self.ctx.decision(false);
+            }
             "event" => self.event(ws, &frame).await?,
             // A duplicate ack is for a message already counted.
             "ack" if frame["duplicate"] != true => Counters::inc(&c.agent_acked),

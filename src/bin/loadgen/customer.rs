@@ -83,7 +83,8 @@ pub async fn start(ctx: &Ctx, idx: usize) -> Result<Customer> {
             .ok_or_else(|| LoadError::Protocol(format!("/api/chats answer without {name}")))
     };
     let conversation = field("conversation_id")?;
-    ctx.joined(&conversation, posted);
+    ctx.create_hist.record(posted.elapsed());
+    ctx.joined(&conversation, posted, idx);
     Ok(Customer {
         idx,
         conversation,

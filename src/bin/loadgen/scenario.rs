@@ -48,10 +48,22 @@ pub struct Ctx {
     /// When set, customers send no more pings (so pongs can catch up).
     pub quiet: AtomicBool,
     track_joins: bool,
-    joins: Mutex<HashMap<String, Instant>>,
+    /// Join time of each chat not offered yet, and whether an agent's slot
+    /// was free for it when it joined (see `free_slots`).
+    joins: Mutex<HashMap<String, (Instant, bool)>>,
     rejected: Mutex<HashMap<String, Instant>>,
+    /// S3: customers with an index below this join while capacity is free
+    /// (the first `agents × capacity` of the burst).
+    pub free_slots: AtomicUsize,
+    /// When each routing decision reached the generator (offer, accept,
+    /// reject), for the peak rate over one-second windows.
+    decisions: Mutex<Vec<(Instant, bool)>>,
     /// Chat created (POST sent) → its first offer reaches an agent.
     pub offer_hist: Hist,
+    /// The same for the chats that joined while capacity was free.
+    pub free_offer_hist: Hist,
+    /// POST /api/chats sent → answered (the chat is stored and queued).
+    pub create_hist: Hist,
     /// Reject sent → the chat is offered to someone else.
     pub reoffer_hist: Hist,
     /// Reconnect begun → `resumed`.
@@ -62,6 +74,14 @@ pub struct Ctx {
 
 const ERRORS_SHOWN: u64 = 20;
 const PAD: &str = "the quick brown fox asks about an order that has not arrived yet";
+
+/// See [`Ctx::decision_rates`].
+#[derive(Default)]
+pub struct DecisionRates {
+    pub peak_per_sec: usize,
+    /// When every free slot had an accepted chat, and the decisions until then.
+    pub filled: Option<(Duration, usize)>,
+}
 
 /// A message text carrying the step and the send time: `lg <phase> <µs> …`.
 pub fn stamped_text(phase: usize) -> String {
@@ -106,7 +126,11 @@ impl Ctx {
             track_joins,
             joins: Mutex::new(HashMap::new()),
             rejected: Mutex::new(HashMap::new()),
+            free_slots: AtomicUsize::new(0),
+            decisions: Mutex::new(Vec::new()),
             offer_hist: Hist::new(),
+            free_offer_hist: Hist::new(),
+            create_hist: Hist::new(),
             reoffer_hist: Hist::new(),
             resume_hist: Hist::new(),
             stop: watch::channel(false).0,
@@ -147,11 +171,48 @@ impl Ctx {
         (p > 0.0).then_some(p)
     }
 
-    pub fn joined(&self, conversation: &str, at: Instant) {
+    pub fn joined(&self, conversation: &str, at: Instant, idx: usize) {
         if self.track_joins {
+            let free = idx < self.free_slots.load(Ordering::Relaxed);
             if let Ok(mut joins) = self.joins.lock() {
-                joins.insert(conversation.to_owned(), at);
+                joins.insert(conversation.to_owned(), (at, free));
             }
+        }
+    }
+
+    /// Notes a routing decision seen by an agent (offer, accept, reject).
+    pub fn decision(&self, accept: bool) {
+        if self.track_joins {
+            if let Ok(mut d) = self.decisions.lock() {
+                d.push((Instant::now(), accept));
+            }
+        }
+    }
+
+    /// The routing rate: the most decisions within any one second, and the
+    /// first wave: how long after `since` the `slots`-th accept arrived and
+    /// how many decisions arrived until then (None if fewer accepts came).
+    pub fn decision_rates(&self, since: Instant, slots: usize) -> DecisionRates {
+        let Ok(mut d) = self.decisions.lock() else {
+            return DecisionRates::default();
+        };
+        d.sort_unstable_by_key(|(at, _)| *at);
+        let mut peak = 0;
+        let mut start = 0;
+        for end in 0..d.len() {
+            while d[end].0 - d[start].0 >= Duration::from_secs(1) {
+                start += 1;
+            }
+            peak = peak.max(end + 1 - start);
+        }
+        let mut accepts = 0;
+        let filled = d.iter().position(|(_, accept)| {
+            accepts += usize::from(*accept);
+            slots > 0 && accepts == slots
+        });
+        DecisionRates {
+            peak_per_sec: peak,
+            filled: filled.map(|i| (d[i].0 - since, i + 1)),
         }
     }
 
@@ -162,8 +223,11 @@ impl Ctx {
             .lock()
             .ok()
             .and_then(|mut j| j.remove(conversation));
-        if let Some(at) = first {
+        if let Some((at, free)) = first {
             self.offer_hist.record(at.elapsed());
+            if free {
+                self.free_offer_hist.record(at.elapsed());
+            }
         } else if let Some(at) = self
             .rejected
             .lock()

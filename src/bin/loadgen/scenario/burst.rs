@@ -20,6 +20,9 @@ pub async fn run(env: &Env, args: BurstArgs) -> Result<bool> {
     }
     let prepared = prepare(env, args.agents, args.capacity, 1, true, true).await?;
     let ctx = prepared.ctx.clone();
+    let slots = (args.agents * args.capacity as usize).min(customers);
+    ctx.free_slots
+        .store(slots, std::sync::atomic::Ordering::Relaxed);
     let db = &prepared.db;
     let plan = AgentPlan {
         reject_pct: args.reject_pct,
@@ -75,6 +78,22 @@ pub async fn run(env: &Env, args: BurstArgs) -> Result<bool> {
         Counters::get(&c.rejects),
     );
     let cpu = CpuUse::between(&before, &after);
+    let rates = ctx.decision_rates(t0, slots);
+    let first_wave = match rates.filled {
+        Some((at, decisions)) => format!(
+            "{slots} free slots filled in {:.3}s: {decisions} decisions, {:.0}/s",
+            at.as_secs_f64(),
+            decisions as f64 / at.as_secs_f64()
+        ),
+        None => format!("{slots} free slots never filled"),
+    };
+    println!(
+        "S3 routing while capacity is free: {first_wave} | peak decisions/s (1 s window)={} \
+         | join->offer of those {slots} {} | POST /api/chats {}",
+        rates.peak_per_sec,
+        ctx.free_offer_hist.summary(),
+        ctx.create_hist.summary()
+    );
     println!(
         "S3 customers={customers} agents={} capacity={} join_secs={} routed_all={routed} in {drain:.2}s \
          | offers={offers} accepts={accepts} rejects={rejects} offers/s={:.0} decisions/s={:.0} \
