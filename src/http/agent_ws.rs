@@ -353,13 +353,20 @@ impl AgentSession {
         };
         let accepted = match self.state.router.accept(self.user.id, id.clone()).await {
             Ok(accepted) => accepted,
+            // A repeated accept of a chat that is already this agent's (the
+            // first one's join or its answer was lost) completes the join.
+            Err(e) if e.code() == ErrorCode::AlreadyAccepted && self.is_in(&id).await => {
+                Accepted::Chat
+            }
             Err(e) => return conversation_error(e.code(), e.to_string(), raw, None),
         };
         let conversations = self.state.conversations.clone();
-        if let Err(e) = conversations
-            .join(&id, self.user.id, &self.user.display_name)
-            .await
-        {
+        // The accept is stored from here on: a saturated store must not
+        // leave the chat accepted but never shown, so retry briefly.
+        let joined =
+            retry_unavailable(|| conversations.join(&id, self.user.id, &self.user.display_name))
+                .await;
+        if let Err(e) = joined {
             return conversation_error(e.code(), e.to_string(), raw, None);
         }
         if let Accepted::Invite {
@@ -369,10 +376,10 @@ impl AgentSession {
         {
             self.complete_transfer(&id, inviter).await;
         }
-        match conversations
-            .attach(&id, self.party(), self.outbox.clone(), 0)
-            .await
-        {
+        let party = self.party();
+        let attached =
+            retry_unavailable(|| conversations.attach(&id, party, self.outbox.clone(), 0)).await;
+        match attached {
             Ok(attached) => {
                 self.attached.insert(id);
                 let mut frames = vec![ServerEvent::ChatAccepted {
@@ -383,6 +390,15 @@ impl AgentSession {
                 frames
             }
             Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
+        }
+    }
+
+    /// Whether the store has this agent in the active chat `id` now (not
+    /// left, not ended).
+    async fn is_in(&self, id: &ConversationId) -> bool {
+        match self.state.store.open_conversations_of(self.user.id).await {
+            Ok(open) => open.iter().any(|c| &c.id == id),
+            Err(_) => false,
         }
     }
 
@@ -457,6 +473,28 @@ impl AgentSession {
                 Vec::new()
             }
             Err(e) => conversation_error(e.code(), e.to_string(), raw, None),
+        }
+    }
+}
+
+/// Delays between the tries of a step that follows a stored accept.
+const ACCEPT_RETRY_DELAYS_MS: [u64; 3] = [100, 400, 1_500];
+
+/// Runs `step` again while it fails with the retryable `unavailable` (a
+/// store that is saturated or restarting), up to about two seconds.
+async fn retry_unavailable<T, F, Fut>(mut step: F) -> Result<T, crate::conversation::ChatError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::conversation::ChatError>>,
+{
+    let mut delays = ACCEPT_RETRY_DELAYS_MS.iter();
+    loop {
+        match step().await {
+            Err(e) if e.code() == ErrorCode::Unavailable => match delays.next() {
+                Some(ms) => tokio::time::sleep(std::time::Duration::from_millis(*ms)).await,
+                None => return Err(e),
+            },
+            other => return other,
         }
     }
 }

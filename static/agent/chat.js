@@ -72,7 +72,7 @@ export class Chat {
     const deadline = Date.now() + msg.expires_in_ms;
     const countdown = el("p", { class: "countdown", testid: "offer-countdown", attrs: { "aria-live": "off" } });
     const accept = button({ class: "primary", testid: "offer-accept", i18n: "offer.accept", text: t("offer.accept"),
-      on: { click: () => this.send({ type: "accept", conversation_id: this.id }) || this.app.showError(t("error.notConnected")) } });
+      on: { click: () => this.accept() } });
     const reject = button({ testid: "offer-reject", i18n: "offer.reject", text: t("offer.reject"), on: { click: () => this.app.rejectOffer(this.id) } });
     const rows = [el("p", { class: "offer-queue-row" }, [el("span", { i18n: "offer.queue", text: t("offer.queue") }), ": ",
       el("strong", { testid: "offer-queue", text: msg.queue_name })])];
@@ -93,6 +93,12 @@ export class Chat {
     tick();
     clearInterval(this.countdown);
     this.countdown = setInterval(tick, 1000);
+  }
+
+  /** Accepting is idempotent on the server, so an `unavailable` answer is retried (see onError). */
+  accept() {
+    this.accepting = true;
+    return this.send({ type: "accept", conversation_id: this.id }) || this.app.showError(t("error.notConnected"));
   }
 
   // ---- the chat ----
@@ -234,6 +240,10 @@ export class Chat {
   }
 
   onError(msg) {
+    if (this.kind === "offer" && this.accepting && msg.code === "unavailable") {
+      setTimeout(() => this.kind === "offer" && this.accept(), RETRY_MS);
+      return;
+    }
     if (msg.client_msg_id && this.pending.has(msg.client_msg_id)) {
       const own = this.pending.get(msg.client_msg_id);
       if (msg.code === "unavailable") {

@@ -384,3 +384,43 @@ async fn ambiguous_commit_then_retry_stores_one_message() {
     let next = carla.say(None, "c3", "after").await;
     assert_eq!(next, ack["seq"].as_i64().expect("seq") + 1);
 }
+
+/// The accept is stored, then the agent's join is an ambiguous commit (its
+/// `joined` event lands, the answer is lost with the connection): the server
+/// retries the join by itself, so the agent gets the chat (not
+/// `unavailable`), announced once, and the customer sees the agent join once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_lost_after_a_stored_accept_is_retried_by_the_server() {
+    // Arrange: an offer waiting for alice's answer.
+    let (app, proxy, direct) = proxied_app().await;
+    app.add_agent("alice", 1).await;
+    let mut alice = app.ready_agent("alice").await;
+    let (id, _token, mut carla) = app.new_customer("Carla").await;
+    let offer = alice.expect("chat_offered").await;
+    assert_eq!(offer["conversation_id"], id.as_str());
+
+    // Act: the accept's statement is a select; the next INSERT is the join.
+    proxy.lose_next_insert_reply();
+    alice
+        .send(json!({"type": "accept", "conversation_id": id}))
+        .await;
+    let answer = alice.expect("chat_accepted").await;
+
+    // Assert: the join's answer was lost, and the agent still got the chat.
+    assert_eq!(proxy.lost_replies(), 1, "the join's commit answer was lost");
+    assert_eq!(answer["conversation"]["state"], "active", "{answer}");
+    let log = direct
+        .events_after(&ConversationId(id.clone()), 0, 100)
+        .await
+        .expect("log");
+    let joins = log
+        .iter()
+        .filter(|e| e.kind == switchboard::store::EventKind::Joined)
+        .count();
+    assert_eq!(joins, 1, "announced once: {log:?}");
+    carla.expect_event("joined").await;
+    let next = carla.say(None, "c1", "hello").await;
+    let said = alice.expect_event("message").await;
+    assert_eq!(said["client_msg_id"], "c1");
+    assert!(next > 0);
+}

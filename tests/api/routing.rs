@@ -6,6 +6,7 @@ use crate::helpers::{accept, fresh_database, settings, Backend, TestApp};
 use serde_json::json;
 use std::time::Duration;
 use switchboard::domain::ids::ConversationId;
+use switchboard::store::EventKind;
 
 both_stores!(
     reject_goes_to_another_agent_and_never_back,
@@ -78,11 +79,26 @@ async fn wrong_answers_get_typed_errors(backend: Backend) {
     alice
         .send(json!({"type": "accept", "conversation_id": id}))
         .await;
-    alice.expect("chat_accepted").await;
+    let first = alice.expect("chat_accepted").await;
+    // A repeated accept (its first answer lost, say) is answered again and
+    // changes nothing: the same log, no second `joined` event.
     alice
         .send(json!({"type": "accept", "conversation_id": id}))
         .await;
-    assert_eq!(alice.expect_error().await["code"], "already_accepted");
+    let again = alice.expect("chat_accepted").await;
+    assert_eq!(
+        again["conversation"]["last_seq"],
+        first["conversation"]["last_seq"]
+    );
+    let joined = app
+        .store
+        .events_after(&ConversationId(id.clone()), 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Joined)
+        .count();
+    assert_eq!(joined, 1);
     alice
         .send(json!({"type": "reject", "conversation_id": id}))
         .await;

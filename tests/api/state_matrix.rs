@@ -62,11 +62,14 @@ enum Expect {
     Silent,
     /// This frame type (or `event:<kind>`) arrives: the command was legal.
     Ok(&'static str),
+    /// This frame type arrives again, and nothing changed: an idempotent
+    /// repeat (a second `accept` by the agent in the chat).
+    Again(&'static str),
 }
 
 use Actor::{Alice, Bob, Carol, Customer};
 use Cmd::*;
-use Expect::{Err as E, Ok as K, Silent as S};
+use Expect::{Again as A, Err as E, Ok as K, Silent as S};
 use State::*;
 
 /// Within one state the rows run in order on one chat, so rows that change
@@ -113,7 +116,9 @@ const MATRIX: &[(State, Actor, Cmd, Expect)] = &[
     (Offered, Customer, Choose, E("unknown_offer")),
     (Offered, Customer, CSend, K("ack")),
     (Offered, Bob, Accept, K("chat_accepted")),
-    (Offered, Bob, Accept, E("already_accepted")),
+    // A repeated accept is idempotent while the agent is in the chat.
+    (Offered, Bob, Accept, A("chat_accepted")),
+    (Offered, Bob, Reject, E("already_accepted")),
     (Offered, Alice, Accept, E("not_your_offer")),
     // Active with alice; bob is an agent not in the chat, never offered it.
     (Active, Bob, Accept, E("not_your_offer")),
@@ -125,7 +130,7 @@ const MATRIX: &[(State, Actor, Cmd, Expect)] = &[
     (Active, Bob, CancelInvite, E("no_invite_pending")),
     (Active, Bob, Leave, E("not_participant")),
     (Active, Bob, End, E("not_participant")),
-    (Active, Alice, Accept, E("already_accepted")),
+    (Active, Alice, Accept, A("chat_accepted")),
     (Active, Alice, Reject, E("already_accepted")),
     (Active, Alice, CancelInvite, E("no_invite_pending")),
     (Active, Alice, Leave, E("last_agent")),
@@ -150,7 +155,7 @@ const MATRIX: &[(State, Actor, Cmd, Expect)] = &[
     (InvitePending, Alice, Send, K("ack")),
     (InvitePending, Carol, Accept, K("chat_accepted")),
     (InvitePending, Alice, CancelInvite, E("no_invite_pending")),
-    (InvitePending, Carol, Accept, E("already_accepted")),
+    (InvitePending, Carol, Accept, A("chat_accepted")),
     (InvitePending, Alice, Leave, K("event:left")),
     (InvitePending, Alice, Send, E("not_participant")),
     // Ended by the customer.
@@ -372,6 +377,11 @@ async fn every_command_in_every_state_answers_as_documented(backend: Backend) {
                         frames.iter().all(|f| f["type"] != "error"),
                         "{row}: {frames:?}"
                     );
+                    assert_eq!(scene.log().await, before, "{row}: the log changed");
+                }
+                A(kind) => {
+                    ws.expect(kind).await;
+                    ws.until_pong().await;
                     assert_eq!(scene.log().await, before, "{row}: the log changed");
                 }
                 K(kind) => {

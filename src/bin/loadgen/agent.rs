@@ -8,7 +8,7 @@ use crate::metrics::{now_us, Counters};
 use crate::scenario::{parse_stamp, stamped_text, Ctx};
 use crate::ws::{Incoming, Ws};
 use serde_json::{json, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,7 @@ pub async fn run(ctx: Arc<Ctx>, mut ws: Ws, idx: usize, plan: AgentPlan) {
         idx,
         plan,
         chats: HashMap::new(),
+        accepting: HashSet::new(),
         ends: VecDeque::new(),
         sent: 0,
     };
@@ -122,6 +123,8 @@ struct Agent {
     idx: usize,
     plan: AgentPlan,
     chats: HashMap<String, Chat>,
+    /// Chats this console sent `accept` for and has no `chat_accepted` yet.
+    accepting: HashSet<String>,
     ends: VecDeque<(Instant, String)>,
     sent: u64,
 }
@@ -151,13 +154,18 @@ impl Agent {
                 } else {
                     ws.send(&json!({"type": "accept", "conversation_id": id}))
                         .await?;
+                    self.accepting.insert(id);
                 }
             }
             "chat_accepted" => {
-                Counters::inc(&c.accepts);
-                self.ctx.decision(true);
                 let view = &frame["conversation"];
                 let id = view["conversation_id"].as_str().unwrap_or("").to_owned();
+                self.accepting.remove(&id);
+                if self.chats.contains_key(&id) {
+                    return Ok(()); // the answer to a retried accept
+                }
+                Counters::inc(&c.accepts);
+                self.ctx.decision(true);
                 let history_until = view["last_seq"].as_i64().unwrap_or(0);
                 self.chats.insert(
                     id.clone(),
@@ -178,6 +186,17 @@ impl Agent {
             "event" => self.event(ws, &frame).await?,
             // A duplicate ack is for a message already counted.
             "ack" if frame["duplicate"] != true => Counters::inc(&c.agent_acked),
+            // `accept` is idempotent (docs/protocol.md 6.3): retry it, as the console does.
+            "error"
+                if frame["code"] == "unavailable"
+                    && frame["conversation_id"]
+                        .as_str()
+                        .is_some_and(|id| self.accepting.contains(id)) =>
+            {
+                Counters::inc(&c.accept_retries);
+                ws.send(&json!({"type": "accept", "conversation_id": frame["conversation_id"]}))
+                    .await?;
+            }
             "error" => {
                 Counters::inc(&c.errors);
                 self.ctx.note_error(&format!("agent {}: {frame}", self.idx));

@@ -91,6 +91,8 @@ pub struct Counters {
     pub offers: AtomicU64,
     pub accepts: AtomicU64,
     pub rejects: AtomicU64,
+    /// `accept`s sent again after a retryable `unavailable`.
+    pub accept_retries: AtomicU64,
     pub ended: AtomicU64,
     pub pings: AtomicU64,
     pub pongs: AtomicU64,

@@ -96,11 +96,12 @@ pub async fn run(env: &Env, args: BurstArgs) -> Result<bool> {
     );
     println!(
         "S3 customers={customers} agents={} capacity={} join_secs={} routed_all={routed} in {drain:.2}s \
-         | offers={offers} accepts={accepts} rejects={rejects} offers/s={:.0} decisions/s={:.0} \
+         | offers={offers} accepts={accepts} rejects={rejects} accept_retries={} offers/s={:.0} decisions/s={:.0} \
          | join->offer {} | reject->reoffer {} | {} cpu_per_chat={} load {}",
         args.agents,
         args.capacity,
         args.join_secs,
+        Counters::get(&c.accept_retries),
         offers as f64 / drain,
         (offers + accepts + rejects) as f64 / drain,
         ctx.offer_hist.summary(),
