@@ -5,7 +5,8 @@
 use super::audience::Rendered;
 use super::sent::SentIds;
 use super::{
-    Ack, Attached, ChatError, Command, Contribution, Left, Lost, MAX_EVENTS_PER_CONVERSATION,
+    Ack, Attached, ChatError, Command, CommandReceiver, Contribution, Left, Lost,
+    MAX_EVENTS_PER_CONVERSATION,
 };
 use crate::clock::wall_ms;
 use crate::domain::choices::{ChoiceBook, ChoiceOffer};
@@ -25,7 +26,6 @@ use futures_util::FutureExt;
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// An actor with no connected participant stops after this long.
 const IDLE_STOP: Duration = Duration::from_secs(300);
@@ -44,13 +44,13 @@ pub(super) fn spawn(
     id: ConversationId,
     store: DynStore,
     writer: CommitWriter,
-    rx: mpsc::Receiver<Command>,
+    rx: CommandReceiver,
     new_chat: Option<NewChat>,
 ) {
     tokio::spawn(async move {
         let actor = match new_chat {
-            Some(chat) => Ok(Actor::fresh(chat, store, writer)),
-            None => Actor::load(id.clone(), store, writer).await,
+            Some(chat) => Ok(Box::new(Actor::fresh(chat, store, writer))),
+            None => Actor::load(id.clone(), store, writer).await.map(Box::new),
         };
         match actor {
             Ok(actor) => {
@@ -74,10 +74,10 @@ pub(super) fn spawn(
 }
 
 /// Answers every queued command with `error`, then stops.
-async fn refuse_all(mut rx: mpsc::Receiver<Command>, error: ChatError) {
+async fn refuse_all(mut rx: CommandReceiver, error: ChatError) {
     rx.close();
     while let Some(command) = rx.recv().await {
-        match command {
+        match *command {
             Command::Attach { reply, .. } => drop(reply.send(Err(error))),
             Command::Send { reply, .. } => drop(reply.send(Err(error))),
             Command::Join { reply, .. } => drop(reply.send(Err(error))),
@@ -219,16 +219,21 @@ impl Actor {
         })
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// Takes commands until nobody is attached for [`IDLE_STOP`] or the
+    /// channel closes. The actor is boxed and each command's future too, so
+    /// an idle chat's task holds pointers, not the largest command's state
+    /// (3.9 KB per idle chat before; docs/performance.md, S1).
+    async fn run(self: Box<Self>, mut rx: CommandReceiver) {
+        let mut actor = self;
         loop {
-            let command = if self.subscribers.is_empty() {
+            let command = if actor.subscribers.is_empty() {
                 match tokio::time::timeout(IDLE_STOP, rx.recv()).await {
                     Ok(command) => command,
                     Err(_) => {
                         // Stop taking commands, but answer those already queued.
                         rx.close();
                         while let Some(command) = rx.recv().await {
-                            self.handle(command).await;
+                            Box::pin(actor.handle(*command)).await;
                         }
                         break;
                     }
@@ -237,7 +242,7 @@ impl Actor {
                 rx.recv().await
             };
             let Some(command) = command else { break };
-            self.handle(command).await;
+            Box::pin(actor.handle(*command)).await;
         }
     }
 

@@ -29,6 +29,12 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_EVENTS_PER_CONVERSATION: i64 = 10_000;
 const COMMAND_CAPACITY: usize = 256;
 
+/// Commands travel boxed: tokio allocates a channel's slots 32 at a time,
+/// and 32 inline commands cost every chat's actor 2.6 KB while it idles
+/// (docs/performance.md, S1); boxed they cost 256 bytes.
+type CommandSender = mpsc::Sender<Box<Command>>;
+type CommandReceiver = mpsc::Receiver<Box<Command>>;
+
 /// Refusals and failures of conversation commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {
@@ -219,7 +225,7 @@ enum Command {
 /// The registry of conversation actors.
 #[derive(Clone)]
 pub struct Conversations {
-    actors: Arc<Mutex<HashMap<ConversationId, mpsc::Sender<Command>>>>,
+    actors: Arc<Mutex<HashMap<ConversationId, CommandSender>>>,
     store: DynStore,
     writer: CommitWriter,
 }
@@ -235,7 +241,7 @@ impl Conversations {
 
     /// The command channel of a conversation's actor, starting it if needed.
     /// The lock is held only for the map lookup, never across an await.
-    fn actor(&self, id: &ConversationId) -> mpsc::Sender<Command> {
+    fn actor(&self, id: &ConversationId) -> CommandSender {
         let mut actors = self.actors.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = actors.get(id) {
             if !tx.is_closed() {
@@ -289,7 +295,7 @@ impl Conversations {
     ) -> Result<T, ChatError> {
         for _ in 0..2 {
             let (reply, answer) = oneshot::channel();
-            if self.actor(id).send(make(reply)).await.is_err() {
+            if self.actor(id).send(Box::new(make(reply))).await.is_err() {
                 self.forget_if_closed(id);
                 continue;
             }
@@ -318,7 +324,7 @@ impl Conversations {
     /// Unsubscribes a connection (fire and forget).
     pub fn detach(&self, id: &ConversationId, connection: u64) {
         let tx = self.actor(id);
-        let _ = tx.try_send(Command::Detach { connection });
+        let _ = tx.try_send(Box::new(Command::Detach { connection }));
     }
 
     /// Stores a contribution and delivers it; returns once it is durable.
@@ -350,12 +356,12 @@ impl Conversations {
         typing: bool,
         private: bool,
     ) {
-        let _ = self.actor(id).try_send(Command::Typing {
+        let _ = self.actor(id).try_send(Box::new(Command::Typing {
             party,
             name: name.to_owned(),
             typing,
             private,
-        });
+        }));
     }
 
     /// Appends a server-written event (e.g. an invitation's outcome).

@@ -50,8 +50,8 @@ pub async fn upgrade(
         return Err(AppError::Forbidden);
     }
     let profiles = state.store.profiles_of_user(user.id).await?;
-    Ok(socket::limits(ws).on_upgrade(move |ws| async move {
-        let _live = state.sockets.token();
+    Ok(socket::limits(ws).on_upgrade(move |ws| {
+        let sockets = state.sockets.clone();
         let state_limits = state.limits.clone();
         let (outbox, inbox) = outbox::channel();
         let hello = ServerEvent::Hello {
@@ -69,7 +69,14 @@ pub async fn upgrade(
             attached: HashSet::new(),
         };
         let guard = socket::FrameGuard::new(state_limits, ip);
-        socket::drive(ws, session, inbox, shutdown, vec![hello], guard).await;
+        sockets.track_future(socket::drive(
+            ws,
+            session,
+            inbox,
+            shutdown,
+            vec![hello],
+            guard,
+        ))
     }))
 }
 

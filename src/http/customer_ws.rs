@@ -26,8 +26,11 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    socket::limits(ws).on_upgrade(move |ws| async move {
-        let _live = state.sockets.token();
+    // The connection's task is `drive`'s future itself (no async block
+    // around it holding a second copy of its inputs): thousands of idle
+    // customers each keep one.
+    socket::limits(ws).on_upgrade(move |ws| {
+        let sockets = state.sockets.clone();
         let (outbox, inbox) = outbox::channel();
         let shutdown = state.shutdown.clone();
         let state_limits = state.limits.clone();
@@ -38,7 +41,14 @@ pub async fn upgrade(
             headers,
         };
         let guard = socket::FrameGuard::new(state_limits, ip);
-        socket::drive(ws, session, inbox, shutdown, Vec::new(), guard).await;
+        sockets.track_future(socket::drive(
+            ws,
+            session,
+            inbox,
+            shutdown,
+            Vec::new(),
+            guard,
+        ))
     })
 }
 

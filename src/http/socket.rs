@@ -218,85 +218,94 @@ fn too_big() -> Frame {
 }
 
 /// Runs a connection until either side closes it.
-pub async fn drive<S: SocketSession>(
+///
+/// A plain `fn` returning an `async move` block, not an `async fn`: the
+/// block uses its captures in place, where an `async fn` would keep a
+/// second copy of the socket and the session (~700 bytes per idle
+/// connection). The command and cleanup futures are boxed for the same
+/// reason: an idle connection's task is sized by its largest await, and
+/// most connections are idle (docs/performance.md, S1).
+pub fn drive<S: SocketSession>(
     mut socket: WebSocket,
     mut session: S,
     inbox: Inbox,
     mut shutdown: watch::Receiver<bool>,
     first: Vec<Frame>,
     mut guard: FrameGuard,
-) {
-    let Inbox { mut frames, kick } = inbox;
-    if write(&mut socket, first, Some(&mut frames), &kick).await {
-        loop {
-            tokio::select! {
-                message = socket.recv() => match message {
-                    Some(Ok(Message::Text(text))) => {
-                        if text.len() > MAX_FRAME_BYTES {
-                            if write(&mut socket, vec![too_big()], None, &kick).await {
-                                close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let Inbox { mut frames, kick } = inbox;
+        if write(&mut socket, first, Some(&mut frames), &kick).await {
+            loop {
+                tokio::select! {
+                    message = socket.recv() => match message {
+                        Some(Ok(Message::Text(text))) => {
+                            if text.len() > MAX_FRAME_BYTES {
+                                if write(&mut socket, vec![too_big()], None, &kick).await {
+                                    close(&mut socket, close_code::TOO_BIG, "frame too large").await;
+                                }
+                                break;
                             }
-                            break;
-                        }
-                        match guard.admit() {
-                            Admit::Handle => {}
-                            Admit::Refuse => {
-                                let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
-                                if !write(&mut socket, vec![limited], Some(&mut frames), &kick).await {
+                            match guard.admit() {
+                                Admit::Handle => {}
+                                Admit::Refuse => {
+                                    let limited = ServerEvent::error(ErrorCode::RateLimited, "too many frames; slow down").to_frame();
+                                    if !write(&mut socket, vec![limited], Some(&mut frames), &kick).await {
+                                        break;
+                                    }
+                                    continue;
+                                }
+                                Admit::Close => {
+                                    close(&mut socket, close_code::POLICY, "flooding").await;
                                     break;
                                 }
-                                continue;
                             }
-                            Admit::Close => {
-                                close(&mut socket, close_code::POLICY, "flooding").await;
+                            let replies = Box::pin(session.handle(text.as_str())).await;
+                            if !write(&mut socket, replies, Some(&mut frames), &kick).await {
                                 break;
                             }
                         }
-                        let replies = session.handle(text.as_str()).await;
-                        if !write(&mut socket, replies, Some(&mut frames), &kick).await {
+                        Some(Ok(Message::Binary(bytes))) => {
+                            let reply = if bytes.len() > MAX_FRAME_BYTES {
+                                too_big()
+                            } else {
+                                ServerEvent::error(ErrorCode::InvalidRequest, "binary frames are not supported").to_frame()
+                            };
+                            if !write(&mut socket, vec![reply], Some(&mut frames), &kick).await {
+                                break;
+                            }
+                        }
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Close(_))) | None => break,
+                        Some(Err(error)) => {
+                            tracing::debug!(%error, "websocket read failed");
+                            if let Some((code, reason)) = read_error_close(error) {
+                                close(&mut socket, code, reason).await;
+                            }
                             break;
                         }
-                    }
-                    Some(Ok(Message::Binary(bytes))) => {
-                        let reply = if bytes.len() > MAX_FRAME_BYTES {
-                            too_big()
-                        } else {
-                            ServerEvent::error(ErrorCode::InvalidRequest, "binary frames are not supported").to_frame()
-                        };
-                        if !write(&mut socket, vec![reply], Some(&mut frames), &kick).await {
-                            break;
+                    },
+                    frame = frames.recv() => match frame {
+                        Some(frame) => {
+                            if !write(&mut socket, vec![frame], Some(&mut frames), &kick).await {
+                                break;
+                            }
                         }
+                        None => break,
+                    },
+                    reason = kick.kicked() => {
+                        close_kicked(&mut socket, reason).await;
+                        break;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Ok(Message::Close(_))) | None => break,
-                    Some(Err(error)) => {
-                        tracing::debug!(%error, "websocket read failed");
-                        if let Some((code, reason)) = read_error_close(error) {
-                            close(&mut socket, code, reason).await;
+                    _ = shutdown.changed() => {
+                        if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], None, &kick).await {
+                            close(&mut socket, close_code::RESTARTING, "server restarting").await;
                         }
                         break;
                     }
-                },
-                frame = frames.recv() => match frame {
-                    Some(frame) => {
-                        if !write(&mut socket, vec![frame], Some(&mut frames), &kick).await {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                reason = kick.kicked() => {
-                    close_kicked(&mut socket, reason).await;
-                    break;
-                }
-                _ = shutdown.changed() => {
-                    if write(&mut socket, vec![ServerEvent::ShuttingDown.to_frame()], None, &kick).await {
-                        close(&mut socket, close_code::RESTARTING, "server restarting").await;
-                    }
-                    break;
                 }
             }
         }
+        Box::pin(session.finish()).await;
     }
-    session.finish().await;
 }
