@@ -225,6 +225,7 @@ fn too_big() -> Frame {
 /// connection). The command and cleanup futures are boxed for the same
 /// reason: an idle connection's task is sized by its largest await, and
 /// most connections are idle (docs/performance.md, S1).
+#[allow(clippy::manual_async_fn)] // on purpose, see above
 pub fn drive<S: SocketSession>(
     mut socket: WebSocket,
     mut session: S,
