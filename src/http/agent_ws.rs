@@ -28,15 +28,44 @@ use std::collections::{HashMap, HashSet};
 /// origin or one configured in `server.allowed_origins`. Requests without
 /// `Origin` come from non-browser clients, which cannot be hijacked cross-site.
 pub fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) else {
-        return headers.get(ORIGIN).is_none();
-    };
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let own = [format!("http://{host}"), format!("https://{host}")];
-    own.iter().any(|o| o == origin) || allowed.iter().any(|o| o == origin)
+    RequestOrigin::of(headers).allowed(allowed)
+}
+
+/// The two headers the origin check needs, copied out of a request. A
+/// socket that checks its origin later (the widget's, on `resume`) keeps
+/// this rather than the `HeaderMap`: header values share hyper's 8 KiB read
+/// buffer, so a kept map pinned that buffer for the socket's whole life
+/// (docs/performance.md, S1).
+pub struct RequestOrigin {
+    /// None: no `Origin` header; Some(None): one that is not visible ASCII.
+    origin: Option<Option<String>>,
+    host: String,
+}
+
+impl RequestOrigin {
+    pub fn of(headers: &HeaderMap) -> Self {
+        let origin = headers
+            .get(ORIGIN)
+            .map(|o| o.to_str().ok().map(str::to_owned));
+        let host = headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Self { origin, host }
+    }
+
+    /// See [`origin_allowed`].
+    pub fn allowed(&self, allowed: &[String]) -> bool {
+        let origin = match &self.origin {
+            None => return true,
+            Some(None) => return false,
+            Some(Some(origin)) => origin,
+        };
+        let host = &self.host;
+        let own = [format!("http://{host}"), format!("https://{host}")];
+        own.iter().any(|o| o == origin) || allowed.iter().any(|o| o == origin)
+    }
 }
 
 pub async fn upgrade(

@@ -2,7 +2,7 @@
 //! the conversation id and its bearer token; a token of another
 //! conversation is answered exactly like an unknown one (not found).
 
-use super::agent_ws::origin_allowed;
+use super::agent_ws::RequestOrigin;
 use super::attachments::message_input;
 use super::extract::PeerIp;
 use super::socket::{self, SocketSession};
@@ -29,6 +29,8 @@ pub async fn upgrade(
     // The connection's task is `drive`'s future itself (no async block
     // around it holding a second copy of its inputs): thousands of idle
     // customers each keep one.
+    let origin = RequestOrigin::of(&headers);
+    drop(headers);
     socket::limits(ws).on_upgrade(move |ws| {
         let sockets = state.sockets.clone();
         let (outbox, inbox) = outbox::channel();
@@ -38,7 +40,7 @@ pub async fn upgrade(
             state,
             outbox,
             chat: None,
-            headers,
+            origin,
         };
         let guard = socket::FrameGuard::new(state_limits, ip);
         sockets.track_future(socket::drive(
@@ -61,9 +63,9 @@ struct CustomerSession {
     state: AppState,
     outbox: Outbox,
     chat: Option<ResumedChat>,
-    /// The upgrade request's headers: its `Origin` is checked against the
+    /// The upgrade request's `Origin` (and `Host`), checked against the
     /// conversation's site on `resume`.
-    headers: HeaderMap,
+    origin: RequestOrigin,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>, client_msg_id: Option<String>) -> Vec<Frame> {
@@ -240,7 +242,7 @@ impl CustomerSession {
         // A site's widget may be opened only from that site's pages (or our
         // own frame); a foreign page holding a stolen token gets nothing.
         match self.state.store.site_of_conversation(&id).await {
-            Ok(Some(site)) if !origin_allowed(&self.headers, &site.allowed_origins) => {
+            Ok(Some(site)) if !self.origin.allowed(&site.allowed_origins) => {
                 return error(
                     ErrorCode::OriginNotAllowed,
                     "this page may not open the chat",
