@@ -4,7 +4,7 @@
 //! server shutdown.
 
 use super::limits::{AbuseLimits, Bucket};
-use crate::outbox::{CloseReason, Frame, Inbox, KickSignal};
+use crate::outbox::{CloseReason, Frame, Frames, Inbox, KickSignal};
 use crate::protocol::{ErrorCode, ServerEvent, MAX_FRAME_BYTES};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use futures_util::SinkExt;
@@ -12,7 +12,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Close codes the server uses.
 pub mod close_code {
@@ -164,7 +164,7 @@ const WRITE_BATCH: usize = 64;
 async fn send_all(
     socket: &mut WebSocket,
     frames: Vec<Frame>,
-    mut queued: Option<&mut mpsc::Receiver<Frame>>,
+    mut queued: Option<&mut Frames>,
     kick: &KickSignal,
 ) -> Written {
     let text = |frame: Frame| Message::Text(frame.as_ref().into());
@@ -175,7 +175,9 @@ async fn send_all(
         if let Some(queued) = queued.as_deref_mut() {
             for _ in 0..WRITE_BATCH {
                 // Empty or closed: the main loop sees a closed outbox itself.
-                let Ok(frame) = queued.try_recv() else { break };
+                let Some(frame) = queued.try_recv() else {
+                    break;
+                };
                 socket.feed(text(frame)).await?;
             }
         }
@@ -196,7 +198,7 @@ async fn send_all(
 async fn write(
     socket: &mut WebSocket,
     frames: Vec<Frame>,
-    queued: Option<&mut mpsc::Receiver<Frame>>,
+    queued: Option<&mut Frames>,
     kick: &KickSignal,
 ) -> bool {
     match send_all(socket, frames, queued, kick).await {
