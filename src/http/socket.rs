@@ -91,10 +91,13 @@ fn read_error_close(error: axum::Error) -> Option<(u16, &'static str)> {
 }
 
 /// Per-socket read buffer. Measured (docs/performance.md): 128 KiB, the
-/// default, costs ~137 KB per idle connection; 4 KiB ~6 KB; 1 KiB ~3 KB.
-const READ_BUFFER_BYTES: usize = 1024;
+/// default, costs ~137 KB per idle connection; 4 KiB ~6 KB; 1 KiB ~3 KB;
+/// 512 bytes saved another 0.5 KiB per idle customer in S1. Most client
+/// frames fit; tungstenite reserves a longer frame's whole length once its
+/// header is read and fills it with reads of this size.
+const READ_BUFFER_BYTES: usize = 512;
 
-/// Configures an upgrade with our limits: a 1 KiB read buffer (an idle
+/// Configures an upgrade with our limits: a small read buffer (an idle
 /// socket stays cheap; tungstenite grows it for a bigger frame while it is
 /// read, and our frames are small) and a hard cap above the protocol's frame limit, so frames
 /// between the two get a typed error before the socket is closed.
