@@ -26,11 +26,13 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Only the two headers the origin check needs outlive the handler: the
+    // map's values would pin hyper's read buffer.
+    let origin = RequestOrigin::of(&headers);
+    drop(headers);
     // The connection's task is `drive`'s future itself (no async block
     // around it holding a second copy of its inputs): thousands of idle
     // customers each keep one.
-    let origin = RequestOrigin::of(&headers);
-    drop(headers);
     socket::limits(ws).on_upgrade(move |ws| {
         let sockets = state.sockets.clone();
         let (outbox, inbox) = outbox::channel();
