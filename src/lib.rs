@@ -29,11 +29,13 @@
 pub mod accounts;
 pub mod attachments;
 pub mod auth;
+pub mod chat_creation;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod domain;
+pub mod group_commit;
 pub mod http;
 pub mod mail;
 pub mod outbox;

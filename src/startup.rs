@@ -2,6 +2,7 @@
 //! future resolves. Tests bind port 0 and pass a oneshot as the shutdown.
 
 use crate::attachments::LocalDiskStore;
+use crate::chat_creation::ChatCreator;
 use crate::config::Settings;
 use crate::conversation::Conversations;
 use crate::http::limits::AbuseLimits;
@@ -77,6 +78,7 @@ impl Application {
         .await?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState {
+            chats: ChatCreator::spawn(store.clone()),
             store,
             router,
             conversations,

@@ -345,7 +345,7 @@ mod tests {
     /// A site chat whose customer's e-mail is verified, ended.
     async fn site_chat(transcript_email: bool) -> (DynStore, ConversationId) {
         use crate::domain::customer::CustomerVariable;
-        use crate::store::NewSite;
+        use crate::store::{NewCustomerChat, NewSite};
         let store = store::connect("sqlite::memory:", 1).await.expect("store");
         let queue = store.create_queue("Support", 30, 0).await.expect("queue");
         let site = store
@@ -377,7 +377,11 @@ mod tests {
             verified: true,
         };
         store
-            .create_conversation_with_customer(conversation, Some(site.id), &[verified])
+            .create_customer_chats(&[NewCustomerChat {
+                conversation,
+                site: Some(site.id),
+                variables: vec![verified],
+            }])
             .await
             .expect("conversation");
         let hello = event(

@@ -18,7 +18,7 @@ use crate::domain::customer::{self, TypedDetails};
 use crate::domain::identity::{self, VerifiedIdentity};
 use crate::domain::ids::{ConversationId, QueueId};
 use crate::domain::site::{parse_key, Site};
-use crate::store::NewConversation;
+use crate::store::{NewConversation, NewCustomerChat};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -159,8 +159,12 @@ async fn start_chat(
         now: wall_ms(),
     };
     let record = state
-        .store
-        .create_conversation_with_customer(conversation, site.map(|s| s.id), &variables)
+        .chats
+        .create(NewCustomerChat {
+            conversation,
+            site: site.map(|s| s.id),
+            variables: variables.clone(),
+        })
         .await?;
     let conversation_id = record.id.0.clone();
     state.conversations.started(NewChat {

@@ -231,29 +231,25 @@ impl CustomerSession {
         if token.len() > 128 {
             return not_found();
         }
-        let record = match self
-            .state
-            .store
-            .conversation_by_token(&token_hash(token))
-            .await
-        {
-            Ok(Some(record)) if record.id == id => record,
+        let record = match self.state.store.customer_chat(&token_hash(token)).await {
+            Ok(Some(chat)) if chat.record.id == id => {
+                // A site's widget may be opened only from that site's pages
+                // (or our own frame); a foreign page holding a stolen token
+                // gets nothing.
+                if let Some(origins) = &chat.site_origins {
+                    if !self.origin.allowed(origins) {
+                        return error(
+                            ErrorCode::OriginNotAllowed,
+                            "this page may not open the chat",
+                            None,
+                        );
+                    }
+                }
+                chat.record
+            }
             Ok(_) => return not_found(),
             Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
         };
-        // A site's widget may be opened only from that site's pages (or our
-        // own frame); a foreign page holding a stolen token gets nothing.
-        match self.state.store.site_of_conversation(&id).await {
-            Ok(Some(site)) if !self.origin.allowed(&site.allowed_origins) => {
-                return error(
-                    ErrorCode::OriginNotAllowed,
-                    "this page may not open the chat",
-                    None,
-                );
-            }
-            Ok(_) => {}
-            Err(_) => return error(ErrorCode::Unavailable, "store unavailable; retry", None),
-        }
         let attached = match self
             .state
             .conversations

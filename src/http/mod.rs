@@ -45,6 +45,8 @@ use tower_http::trace::TraceLayer;
 #[derive(Clone)]
 pub struct AppState {
     pub store: DynStore,
+    /// Group-commits the chats customers start.
+    pub chats: crate::chat_creation::ChatCreator,
     pub router: ChatRouter,
     pub conversations: Conversations,
     pub server: Arc<ServerSettings>,

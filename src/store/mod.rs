@@ -120,6 +120,9 @@ pub trait Store: AdminStore + Send + Sync + 'static {
         &self,
         token_hash: &str,
     ) -> StoreResult<Option<ConversationRecord>>;
+    /// The conversation a customer's token opens, with its site's allowed
+    /// origins: the widget's resume in one query.
+    async fn customer_chat(&self, token_hash: &str) -> StoreResult<Option<CustomerChat>>;
     /// Waiting and offered conversations, with who rejected them, oldest first.
     async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>>;
     /// Active conversations an agent is in.
@@ -333,15 +336,16 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     async fn update_site(&self, id: SiteId, update: &SiteUpdate) -> StoreResult<Option<Site>>;
     /// Replaces a site's identity secret; tokens signed with the old one stop verifying.
     async fn set_site_secret(&self, id: SiteId, secret: &str) -> StoreResult<Option<Site>>;
-    /// Like `create_conversation`, and in the same transaction records the
-    /// site the chat came from and the customer's variables (in order), so a
-    /// chat never exists without the data its agent will be shown.
-    async fn create_conversation_with_customer(
+    /// Like `create_conversation` for each chat, and in the same transaction
+    /// records the site each came from and its customer's variables (in
+    /// order), so a chat never exists without the data its agent will be
+    /// shown. One transaction for the whole batch (chat creation is
+    /// group-committed, `crate::chat_creation`); the records come back in
+    /// the batch's order.
+    async fn create_customer_chats(
         &self,
-        conversation: NewConversation,
-        site: Option<SiteId>,
-        variables: &[CustomerVariable],
-    ) -> StoreResult<ConversationRecord>;
+        chats: &[NewCustomerChat],
+    ) -> StoreResult<Vec<ConversationRecord>>;
     /// A conversation's customer variables, in display order.
     async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<CustomerVariable>>;
     /// The site a conversation was started from, if any.

@@ -202,50 +202,156 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// A new chat with its customer's data and its `queued` routing event
-    /// as one autocommitted statement. As a transaction it was five round
-    /// trips holding a pooled connection; in a burst of 10,000 joins those
-    /// connections were what every other request queued for (S3).
-    /// The foreign keys of the two child inserts are checked at the end
-    /// of the statement, when the conversation row exists.
+    /// A batch of new chats with their customers' data and their `queued`
+    /// routing events as one autocommitted statement of arrays (the same
+    /// statement for every batch size, prepared once per connection). As a
+    /// transaction per chat it was five round trips holding a pooled
+    /// connection; in a burst of 10,000 joins those connections were what
+    /// every other request queued for (S3). The foreign keys of the two
+    /// child inserts are checked at the end of the statement, when the
+    /// conversation rows exist.
     async fn create_rows(
         &self,
-        c: NewConversation,
-        site: Option<crate::domain::ids::SiteId>,
-        variables: &[crate::domain::customer::CustomerVariable],
-    ) -> StoreResult<ConversationRecord> {
-        let names: Vec<&str> = variables.iter().map(|v| v.name.as_str()).collect();
-        let values: Vec<&str> = variables.iter().map(|v| v.value.as_str()).collect();
-        let verified: Vec<i32> = variables.iter().map(|v| i32::from(v.verified)).collect();
-        let positions: Vec<i32> = (0..variables.len() as i32).collect();
-        let row: ConversationRow = sqlx::query_as(&format!(
-            "with created as ( \
+        chats: &[super::NewCustomerChat],
+    ) -> StoreResult<Vec<ConversationRecord>> {
+        let n = chats.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut token_hashes = Vec::with_capacity(n);
+        let mut names = Vec::with_capacity(n);
+        let mut emails = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        let mut sites = Vec::with_capacity(n);
+        let (mut var_chat, mut var_name, mut var_value, mut var_verified, mut var_position) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for chat in chats {
+            let c = &chat.conversation;
+            ids.push(c.id.as_str());
+            queues.push(c.queue.0);
+            token_hashes.push(c.customer_token_hash.as_str());
+            names.push(c.customer_name.as_deref());
+            emails.push(c.customer_email.as_deref());
+            created.push(c.now);
+            sites.push(chat.site.map(|s| s.0));
+            for (position, v) in chat.variables.iter().enumerate() {
+                var_chat.push(c.id.as_str());
+                var_name.push(v.name.as_str());
+                var_value.push(v.value.as_str());
+                var_verified.push(i32::from(v.verified));
+                var_position.push(position as i32);
+            }
+        }
+        let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
+            "with input as ( \
+               select * from unnest($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+                 $6::int8[], $7::int8[]) with ordinality \
+                 as t(id, queue_id, token_hash, name, email, created_at, site_id, position) \
+             ), created as ( \
                insert into conversations (id, queue_id, state, version, customer_token_hash, \
                  customer_name, customer_email, created_at, site_id) \
-               values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS} \
+               select id, queue_id, 'waiting', 1, token_hash, name, email, created_at, site_id \
+               from input order by position returning {CONVERSATION_COLUMNS} \
              ), variables as ( \
                insert into customer_variables (conversation_id, name, value, verified, position) \
-               select $1, * from unnest($8::text[], $9::text[], $10::int4[], $11::int4[]) \
+               select * from unnest($8::text[], $9::text[], $10::text[], $11::int4[], $12::int4[]) \
              ), queued as ( \
                insert into routing_events (conversation_id, queue_id, kind, agent_id, at) \
-               values ($1, $2, 'queued', null, $6) \
+               select id, queue_id, 'queued', null, created_at from input order by position \
              ) \
              select * from created"
         ))
-        .bind(c.id.as_str())
-        .bind(c.queue.0)
-        .bind(&c.customer_token_hash)
-        .bind(&c.customer_name)
-        .bind(&c.customer_email)
-        .bind(c.now)
-        .bind(site.map(|s| s.0))
+        .bind(&ids)
+        .bind(&queues)
+        .bind(&token_hashes)
         .bind(&names)
-        .bind(&values)
-        .bind(&verified)
-        .bind(&positions)
-        .fetch_one(&self.pool)
+        .bind(&emails)
+        .bind(&created)
+        .bind(&sites)
+        .bind(&var_chat)
+        .bind(&var_name)
+        .bind(&var_value)
+        .bind(&var_verified)
+        .bind(&var_position)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(row.into_record())
+        // `returning` promises no order: put the records in the batch's.
+        let mut by_id: std::collections::HashMap<String, ConversationRecord> = rows
+            .into_iter()
+            .map(|row| {
+                let record = row.into_record();
+                (record.id.0.clone(), record)
+            })
+            .collect();
+        chats
+            .iter()
+            .map(|chat| {
+                by_id.remove(chat.conversation.id.as_str()).ok_or_else(|| {
+                    StoreError::Unavailable("a created chat was not returned".into())
+                })
+            })
+            .collect()
+    }
+}
+
+impl PgStore {
+    /// Ends a chat (see `Store::finish_conversation`) as one autocommitted
+    /// statement: closes the conversation, closes its open participations,
+    /// stores the end event and the routing event. As a transaction it was
+    /// seven round trips, the largest cost of a chat's end (S3 profile,
+    /// docs/performance.md). The three writes happen only if the
+    /// conversation was still open (`closed` has a row). An end event with
+    /// files (none is made today) takes the transaction, which binds them.
+    async fn finish_rows(
+        &self,
+        event: &super::NewEvent,
+    ) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
+        if !event.attachments.is_empty() {
+            return self.finish_in_transaction(event).await;
+        }
+        let (author_kind, author_id, author_name) = super::sql::author_columns(&event.author);
+        let closed: Option<(String, Vec<i64>)> = sqlx::query_as(
+            "with closed as ( \
+               update conversations set \
+                 state = case when state = 'active' then 'ended' else 'abandoned' end, \
+                 offered_to = null, version = version + 1, ended_at = $2, ended_by = $3 \
+               where id = $1 and state in ('waiting', 'offered', 'active') \
+               returning state, queue_id \
+             ), agents as ( \
+               update conversation_agents set left_at = $2 \
+               where conversation_id = $1 and left_at is null and exists (select 1 from closed) \
+               returning agent_id \
+             ), event as ( \
+               insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, \
+                 author_id, author_name, body, data, sender, client_msg_id, created_at) \
+               select $1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13, $2 from closed \
+               on conflict (conversation_id, sender, client_msg_id) do nothing \
+             ), routing as ( \
+               insert into routing_events (conversation_id, queue_id, kind, agent_id, at) \
+               select $1, queue_id, \
+                 case when state = 'abandoned' then 'abandoned' else 'ended' end, null, $2 \
+               from closed \
+             ) \
+             select state, coalesce((select array_agg(agent_id) from agents), '{}') from closed",
+        )
+        .bind(event.conversation.as_str())
+        .bind(event.created_at)
+        .bind(event.author.sender_key())
+        .bind(event.seq)
+        .bind(event.public_seq)
+        .bind(event.kind.as_str())
+        .bind(event.audience.as_str())
+        .bind(author_kind)
+        .bind(author_id)
+        .bind(author_name)
+        .bind(event.body.as_str())
+        .bind(event.data.as_deref())
+        .bind(event.client_msg_id.as_deref())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(closed.map(|(state, agents)| {
+            let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
+            (state, agents.into_iter().map(UserId).collect())
+        }))
     }
 }
 

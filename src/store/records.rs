@@ -16,6 +16,24 @@ pub struct NewUser {
     pub now: i64,
 }
 
+/// What a customer's widget resumes with: the conversation its token opens
+/// and, for a chat started from a site, the origins that site allows.
+#[derive(Debug, Clone)]
+pub struct CustomerChat {
+    pub record: ConversationRecord,
+    pub site_origins: Option<Vec<String>>,
+}
+
+/// A chat a customer starts, for [`super::Store::create_customer_chats`]:
+/// the conversation, the site it came from, and what is known of the
+/// customer (in display order).
+#[derive(Debug, Clone)]
+pub struct NewCustomerChat {
+    pub conversation: NewConversation,
+    pub site: Option<crate::domain::ids::SiteId>,
+    pub variables: Vec<crate::domain::customer::CustomerVariable>,
+}
+
 /// An agent's last chosen profile and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presence {

@@ -45,7 +45,7 @@ pub(super) fn join_origins(origins: &[String]) -> String {
     origins.join(",")
 }
 
-fn split_origins(raw: &str) -> Vec<String> {
+pub(super) fn split_origins(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(str::trim)
         .filter(|o| !o.is_empty())

@@ -136,6 +136,27 @@ impl PresenceRow {
     }
 }
 
+/// A conversation with the origins of the site it came from (the widget's
+/// resume, in one query).
+#[derive(sqlx::FromRow)]
+pub(super) struct CustomerChatRow {
+    #[sqlx(flatten)]
+    conversation: ConversationRow,
+    site_origins: Option<String>,
+}
+
+impl CustomerChatRow {
+    pub(super) fn into_chat(self) -> CustomerChat {
+        CustomerChat {
+            record: self.conversation.into_record(),
+            site_origins: self
+                .site_origins
+                .as_deref()
+                .map(super::site_rows::split_origins),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct ConversationRow {
     id: String,
@@ -490,6 +511,56 @@ macro_rules! impl_sql_store {
                     }
                 }
                 Ok(())
+            }
+
+            /// Ends a chat (see `Store::finish_conversation`) as a transaction
+            /// of a statement each: SQLite's way, and Postgres' for an end
+            /// event with files.
+            async fn finish_in_transaction(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
+                let mut tx = self.pool.begin().await?;
+                let ended_by = event.author.sender_key();
+                let closed: Option<(String,)> = sqlx::query_as(
+                    "update conversations set \
+                     state = case when state = 'active' then 'ended' else 'abandoned' end, \
+                     offered_to = null, version = version + 1, ended_at = $2, ended_by = $3 \
+                     where id = $1 and state in ('waiting', 'offered', 'active') returning state",
+                )
+                .bind(event.conversation.as_str())
+                .bind(event.created_at)
+                .bind(ended_by)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((state,)) = closed else { return Ok(None) };
+                let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
+                // By chat only, as in `conversation_agents`: the open ones
+                // are picked here and closed with `coalesce`.
+                let agents: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                    "select agent_id, left_at from conversation_agents where conversation_id = $1",
+                )
+                .bind(event.conversation.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+                let agents: Vec<(i64,)> = agents
+                    .into_iter()
+                    .filter(|(_, left_at)| left_at.is_none())
+                    .map(|(a, _)| (a,))
+                    .collect();
+                sqlx::query(
+                    "update conversation_agents set left_at = coalesce(left_at, $2) where conversation_id = $1",
+                )
+                .bind(event.conversation.as_str())
+                .bind(event.created_at)
+                .execute(&mut *tx)
+                .await?;
+                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                let kind = if state == ConversationState::Abandoned {
+                    RoutingEventKind::Abandoned
+                } else {
+                    RoutingEventKind::Ended
+                };
+                Self::record_routing(&mut tx, &event.conversation, kind, None, event.created_at).await?;
+                tx.commit().await?;
+                Ok(Some((state, agents.into_iter().map(|(a,)| UserId(a)).collect())))
             }
 
             /// The multi-row insert of chat-log events (one statement).
@@ -886,6 +957,18 @@ macro_rules! impl_sql_store {
                 Ok(row.map(ConversationRow::into_record))
             }
 
+            async fn customer_chat(&self, token_hash: &str) -> StoreResult<Option<CustomerChat>> {
+                let row: Option<CustomerChatRow> = sqlx::query_as(&format!(
+                    "select {CONVERSATION_COLUMNS}, \
+                     (select s.allowed_origins from sites s where s.id = conversations.site_id) as site_origins \
+                     from conversations where customer_token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(CustomerChatRow::into_chat))
+            }
+
             async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>> {
                 let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
                     "select {CONVERSATION_COLUMNS} from conversations \
@@ -993,50 +1076,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn finish_conversation(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
-                let mut tx = self.pool.begin().await?;
-                let ended_by = event.author.sender_key();
-                let closed: Option<(String,)> = sqlx::query_as(
-                    "update conversations set \
-                     state = case when state = 'active' then 'ended' else 'abandoned' end, \
-                     offered_to = null, version = version + 1, ended_at = $2, ended_by = $3 \
-                     where id = $1 and state in ('waiting', 'offered', 'active') returning state",
-                )
-                .bind(event.conversation.as_str())
-                .bind(event.created_at)
-                .bind(ended_by)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((state,)) = closed else { return Ok(None) };
-                let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
-                // By chat only, as in `conversation_agents`: the open ones
-                // are picked here and closed with `coalesce`.
-                let agents: Vec<(i64, Option<i64>)> = sqlx::query_as(
-                    "select agent_id, left_at from conversation_agents where conversation_id = $1",
-                )
-                .bind(event.conversation.as_str())
-                .fetch_all(&mut *tx)
-                .await?;
-                let agents: Vec<(i64,)> = agents
-                    .into_iter()
-                    .filter(|(_, left_at)| left_at.is_none())
-                    .map(|(a, _)| (a,))
-                    .collect();
-                sqlx::query(
-                    "update conversation_agents set left_at = coalesce(left_at, $2) where conversation_id = $1",
-                )
-                .bind(event.conversation.as_str())
-                .bind(event.created_at)
-                .execute(&mut *tx)
-                .await?;
-                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
-                let kind = if state == ConversationState::Abandoned {
-                    RoutingEventKind::Abandoned
-                } else {
-                    RoutingEventKind::Ended
-                };
-                Self::record_routing(&mut tx, &event.conversation, kind, None, event.created_at).await?;
-                tx.commit().await?;
-                Ok(Some((state, agents.into_iter().map(|(a,)| UserId(a)).collect())))
+                self.finish_rows(event).await
             }
 
             async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord> {
@@ -1546,13 +1586,14 @@ macro_rules! impl_sql_store {
                 Ok(row.map(SiteRow::into_site))
             }
 
-            async fn create_conversation_with_customer(
+            async fn create_customer_chats(
                 &self,
-                c: NewConversation,
-                site: Option<$crate::domain::ids::SiteId>,
-                variables: &[$crate::domain::customer::CustomerVariable],
-            ) -> StoreResult<ConversationRecord> {
-                self.create_rows(c, site, variables).await
+                chats: &[NewCustomerChat],
+            ) -> StoreResult<Vec<ConversationRecord>> {
+                if chats.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.create_rows(chats).await
             }
 
             async fn customer_variables(&self, id: &ConversationId) -> StoreResult<Vec<$crate::domain::customer::CustomerVariable>> {

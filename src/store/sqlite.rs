@@ -83,47 +83,62 @@ impl SqliteStore {
         Ok(results)
     }
 
-    /// A new chat with its customer's data and its `queued` routing event,
-    /// in one transaction (statements are in-process on SQLite).
+    /// A batch of new chats (see `Store::create_customer_chats`) in one
+    /// transaction, statements each: SQLite runs them in-process, so only
+    /// the commit is worth sharing.
     async fn create_rows(
         &self,
-        c: NewConversation,
-        site: Option<crate::domain::ids::SiteId>,
-        variables: &[crate::domain::customer::CustomerVariable],
-    ) -> StoreResult<ConversationRecord> {
+        chats: &[super::NewCustomerChat],
+    ) -> StoreResult<Vec<ConversationRecord>> {
         let mut tx = self.pool.begin().await?;
-        let row: ConversationRow = sqlx::query_as(&format!(
-            "insert into conversations (id, queue_id, state, version, customer_token_hash, \
-             customer_name, customer_email, created_at, site_id) \
-             values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
-        ))
-        .bind(c.id.as_str())
-        .bind(c.queue.0)
-        .bind(&c.customer_token_hash)
-        .bind(&c.customer_name)
-        .bind(&c.customer_email)
-        .bind(c.now)
-        .bind(site.map(|s| s.0))
-        .fetch_one(&mut *tx)
-        .await?;
-        if !variables.is_empty() {
-            // At most a few dozen rows (the token's limits), far under
-            // the bound-parameter limit.
-            let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "insert into customer_variables (conversation_id, name, value, verified, position) ",
-            );
-            builder.push_values(variables.iter().enumerate(), |mut row, (position, v)| {
-                row.push_bind(c.id.0.clone())
-                    .push_bind(v.name.clone())
-                    .push_bind(v.value.clone())
-                    .push_bind(flag(v.verified))
-                    .push_bind(position as i32);
-            });
-            builder.build().execute(&mut *tx).await?;
+        let mut records = Vec::with_capacity(chats.len());
+        for chat in chats {
+            let c = &chat.conversation;
+            let row: ConversationRow = sqlx::query_as(&format!(
+                "insert into conversations (id, queue_id, state, version, customer_token_hash, \
+                 customer_name, customer_email, created_at, site_id) \
+                 values ($1, $2, 'waiting', 1, $3, $4, $5, $6, $7) returning {CONVERSATION_COLUMNS}"
+            ))
+            .bind(c.id.as_str())
+            .bind(c.queue.0)
+            .bind(&c.customer_token_hash)
+            .bind(&c.customer_name)
+            .bind(&c.customer_email)
+            .bind(c.now)
+            .bind(chat.site.map(|s| s.0))
+            .fetch_one(&mut *tx)
+            .await?;
+            if !chat.variables.is_empty() {
+                // At most a few dozen rows (the token's limits), far under
+                // the bound-parameter limit.
+                let mut builder = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "insert into customer_variables (conversation_id, name, value, verified, position) ",
+                );
+                builder.push_values(
+                    chat.variables.iter().enumerate(),
+                    |mut row, (position, v)| {
+                        row.push_bind(c.id.0.clone())
+                            .push_bind(v.name.clone())
+                            .push_bind(v.value.clone())
+                            .push_bind(flag(v.verified))
+                            .push_bind(position as i32);
+                    },
+                );
+                builder.build().execute(&mut *tx).await?;
+            }
+            Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
+            records.push(row.into_record());
         }
-        Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
         tx.commit().await?;
-        Ok(row.into_record())
+        Ok(records)
+    }
+
+    /// Ends a chat: a transaction, statements each (in-process on SQLite).
+    async fn finish_rows(
+        &self,
+        event: &super::NewEvent,
+    ) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
+        self.finish_in_transaction(event).await
     }
 
     /// Answers to offers (see `Store::answer_offers`) in one transaction, a

@@ -199,6 +199,8 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         "closing twice changes nothing"
     );
     assert_eq!(store.events_after(&id, 0, 10).await.unwrap().len(), 1);
+    let last_routing = store.routing_events(&id).await.unwrap().pop().unwrap();
+    assert_eq!(last_routing.kind, "ended");
 }
 
 /// Resend detection confirms in the store what the actor's hashed ids
@@ -358,4 +360,137 @@ async fn batched_offers_and_answers_are_each_conditional_on_their_row(backend: B
         ]
     );
     assert!(decisions(store.routing_events(&chats[2].0).await.unwrap()).is_empty());
+}
+
+both_stores!(
+    a_batch_of_new_chats_is_stored_in_order_with_each_customer,
+    finishing_a_waiting_chat_abandons_it
+);
+
+/// Chat creation is group-committed (`chat_creation`): one call stores
+/// several chats, and each keeps its own site, variables and `queued`
+/// event; the resume query finds each by its token with its site's origins.
+async fn a_batch_of_new_chats_is_stored_in_order_with_each_customer(backend: Backend) {
+    use switchboard::domain::customer::CustomerVariable;
+    use switchboard::store::{NewCustomerChat, NewSite};
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let (queue, _) = ensure_fixtures(&store).await;
+    let site = store
+        .create_site(NewSite {
+            name: "Shop".into(),
+            key: "shop-key".into(),
+            allowed_origins: vec![
+                "https://shop.example".into(),
+                "https://m.shop.example".into(),
+            ],
+            default_queue: queue,
+            identity_secret: "secret".into(),
+            require_verified: false,
+            allow_customer_attachments: false,
+            transcript_email: false,
+            now: 1,
+        })
+        .await
+        .unwrap();
+    let variable = |name: &str, value: &str, verified| CustomerVariable {
+        name: name.into(),
+        value: value.into(),
+        verified,
+    };
+    let variables = [
+        Vec::new(),
+        vec![
+            variable("email", "b@example.com", true),
+            variable("name", "Bo", false),
+        ],
+        vec![variable("name", "Cy", false)],
+    ];
+    let chats: Vec<NewCustomerChat> = variables
+        .iter()
+        .enumerate()
+        .map(|(i, variables)| NewCustomerChat {
+            conversation: NewConversation {
+                id: ConversationId::random(),
+                queue,
+                customer_token_hash: format!("token-hash-{i}"),
+                customer_name: Some(format!("customer {i}")),
+                customer_email: None,
+                now: 10 + i as i64,
+            },
+            site: (i != 0).then_some(site.id),
+            variables: variables.clone(),
+        })
+        .collect();
+    let records = store.create_customer_chats(&chats).await.unwrap();
+    assert_eq!(records.len(), 3);
+    for ((record, chat), variables) in records.iter().zip(&chats).zip(&variables) {
+        assert_eq!(
+            record.id, chat.conversation.id,
+            "records come back in the batch's order"
+        );
+        assert_eq!(record.customer_name, chat.conversation.customer_name);
+        assert_eq!(record.created_at, chat.conversation.now);
+        assert_eq!(
+            &store.customer_variables(&record.id).await.unwrap(),
+            variables,
+            "each chat keeps its own variables, in order"
+        );
+        let routing = store.routing_events(&record.id).await.unwrap();
+        assert_eq!(routing.len(), 1);
+        assert_eq!(routing[0].kind, "queued");
+        let resumed = store
+            .customer_chat(&chat.conversation.customer_token_hash)
+            .await
+            .unwrap()
+            .expect("found by its token");
+        assert_eq!(resumed.record.id, record.id);
+        let expected_origins = chat.site.map(|_| site.allowed_origins.clone());
+        assert_eq!(resumed.site_origins, expected_origins);
+    }
+    assert!(store.customer_chat("no such hash").await.unwrap().is_none());
+    assert!(store.create_customer_chats(&[]).await.unwrap().is_empty());
+}
+
+/// A chat nobody accepted is abandoned when it ends: no agent named, and
+/// its routing history ends with `abandoned`.
+async fn finishing_a_waiting_chat_abandons_it(backend: Backend) {
+    use switchboard::domain::conversation::ConversationState;
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let (id, _) = new_chat(&store).await;
+    let event = NewEvent {
+        conversation: id.clone(),
+        seq: 1,
+        public_seq: Some(1),
+        kind: EventKind::Ended,
+        audience: Audience::Everyone,
+        author: Author::Customer {
+            name: "Carla".into(),
+        },
+        body: "Carla ended the chat".into(),
+        data: None,
+        client_msg_id: None,
+        created_at: 5,
+        attachments: Vec::new(),
+    };
+    let (state, in_chat) = store.finish_conversation(&event).await.unwrap().unwrap();
+    assert_eq!(state, ConversationState::Abandoned);
+    assert!(in_chat.is_empty());
+    let record = store.conversation(&id).await.unwrap().unwrap();
+    assert_eq!(record.state, ConversationState::Abandoned);
+    assert_eq!(record.ended_at, Some(5));
+    let kinds: Vec<String> = store
+        .routing_events(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kinds, ["queued", "abandoned"]);
+    let log = store.events_after(&id, 0, 10).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].body, "Carla ended the chat");
 }

@@ -1,0 +1,48 @@
+//! Starting chats in batches: every `POST /api/chats` hands its new chat to
+//! one group-commit task (`crate::group_commit`), which stores all the chats
+//! waiting at that moment in one statement. In a burst of joins, a
+//! statement and a commit per chat was the largest single cost of a chat on
+//! Postgres (docs/performance.md, S3).
+
+use crate::group_commit::{Batching, GroupCommit};
+use crate::store::{ConversationRecord, DynStore, NewCustomerChat, StoreError};
+
+/// Most chats created in one statement.
+const MAX_BATCH: usize = 256;
+/// Smallest batch worth a transaction next to one already in flight.
+const MIN_PARALLEL_BATCH: usize = 32;
+/// Chats that may wait before `POST /api/chats` feels backpressure.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Handle to the chat-creation task.
+#[derive(Clone)]
+pub struct ChatCreator {
+    group: GroupCommit<NewCustomerChat, ConversationRecord>,
+}
+
+impl ChatCreator {
+    /// Starts the task; it ends when every handle is dropped.
+    pub fn spawn(store: DynStore) -> Self {
+        let batching = Batching {
+            max_batch: MAX_BATCH,
+            min_parallel_batch: MIN_PARALLEL_BATCH,
+            queue_capacity: QUEUE_CAPACITY,
+            parallel: store.concurrent_commits(),
+        };
+        let group = GroupCommit::spawn(
+            "chat creation",
+            batching,
+            move |chats: Vec<NewCustomerChat>| {
+                let store = store.clone();
+                async move { store.create_customer_chats(&chats).await }
+            },
+        );
+        Self { group }
+    }
+
+    /// Stores a new chat, its customer's data and its `queued` event.
+    /// Returns only after the commit (or its failure).
+    pub async fn create(&self, chat: NewCustomerChat) -> Result<ConversationRecord, StoreError> {
+        self.group.submit(chat).await
+    }
+}
