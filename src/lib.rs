@@ -40,6 +40,7 @@ pub mod http;
 pub mod mail;
 pub mod outbox;
 pub mod protocol;
+pub mod queue_directory;
 pub mod routing;
 pub mod seed;
 pub mod startup;

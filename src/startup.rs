@@ -8,6 +8,7 @@ use crate::conversation::Conversations;
 use crate::http::limits::AbuseLimits;
 use crate::http::{app, serve, AppState};
 use crate::mail;
+use crate::queue_directory::QueueDirectory;
 use crate::routing::{Router, RouterConfig};
 use crate::seed;
 use crate::store::{self, DynStore};
@@ -79,6 +80,7 @@ impl Application {
         let (shutdown_tx, shutdown) = watch::channel(false);
         let state = AppState {
             chats: ChatCreator::spawn(store.clone()),
+            queues: Arc::new(QueueDirectory::new(store.clone())),
             store,
             router,
             conversations,

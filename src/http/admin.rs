@@ -76,6 +76,7 @@ async fn create_queue(
         offer_timeout_secs: body.offer_timeout_secs,
         priority: body.priority,
     };
+    state.queues.changed();
     tracing::info!(supervisor = %by.username, queue = %queue.name, "queue created");
     state.router.queue_changed(queue.clone()).await;
     Ok((StatusCode::CREATED, Json(queue)))

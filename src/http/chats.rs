@@ -133,9 +133,8 @@ async fn start_chat(
     };
     let wanted = body.queue_id.is_some() || body.queue.is_some();
     let default_queue = site.as_ref().map(|s| s.default_queue_id);
-    let queues = state.store.list_queues().await?;
-    let queue = queues
-        .into_iter()
+    let queue = state
+        .queues
         .find(|q| {
             if wanted {
                 Some(q.id) == body.queue_id || body.queue.as_deref() == Some(q.name.as_str())
@@ -143,6 +142,7 @@ async fn start_chat(
                 Some(q.id) == default_queue
             }
         })
+        .await?
         .ok_or(AppError::NotFound)?;
     let identity = match &site {
         Some(site) => verify_identity(site, body.identity_token.as_deref())?,

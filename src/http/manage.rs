@@ -64,6 +64,7 @@ async fn update_queue(
         .update_queue(QueueId(id), &changes)
         .await?
         .ok_or(AppError::NotFound)?;
+    state.queues.changed();
     tracing::info!(supervisor = %by.username, queue = %queue.name, "queue changed");
     state.router.queue_changed(queue.clone()).await;
     Ok(Json(queue))
@@ -76,6 +77,7 @@ async fn delete_queue(
 ) -> Result<StatusCode, AppError> {
     match state.store.delete_queue(QueueId(id), wall_ms()).await? {
         DeleteOutcome::Deleted => {
+            state.queues.changed();
             tracing::info!(supervisor = %by.username, queue = id, "queue deleted");
             Ok(StatusCode::NO_CONTENT)
         }

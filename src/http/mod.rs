@@ -47,6 +47,8 @@ pub struct AppState {
     pub store: DynStore,
     /// Group-commits the chats customers start.
     pub chats: crate::chat_creation::ChatCreator,
+    /// The live queues in memory, for starting chats.
+    pub queues: Arc<crate::queue_directory::QueueDirectory>,
     pub router: ChatRouter,
     pub conversations: Conversations,
     pub server: Arc<ServerSettings>,

@@ -16,6 +16,7 @@ both_stores!(
     disabled_users_cannot_log_in_and_their_console_is_closed,
     password_reset_replaces_the_password_and_ends_sessions,
     chat_log_free_search_finds_text_name_and_email,
+    chats_start_in_the_queues_as_they_are_after_each_change,
 );
 
 async fn call(
@@ -547,4 +548,80 @@ async fn chat_log_free_search_finds_text_name_and_email(backend: Backend) {
         assert_eq!(status, 200, "{found}");
         assert_eq!(ids(&found), expected, "q={q}");
     }
+}
+
+/// Starting a chat looks queues up in memory (`queue_directory`): every
+/// change the server makes is seen at once, and a queue another process
+/// added (the CLI) is found too.
+async fn chats_start_in_the_queues_as_they_are_after_each_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.add_supervisor("sue").await;
+    let sue = app.login("sue").await;
+    let start = |queue: &'static str| {
+        let app = &app;
+        async move {
+            let (status, _) = call(
+                app,
+                None,
+                Method::POST,
+                "/api/chats",
+                Some(json!({"queue": queue, "name": "Carla"})),
+            )
+            .await;
+            status
+        }
+    };
+    let create = |name: &'static str| {
+        let (app, sue) = (&app, &sue);
+        async move {
+            let (status, queue) = call(
+                app,
+                Some(sue),
+                Method::POST,
+                "/api/queues",
+                Some(json!({ "name": name })),
+            )
+            .await;
+            assert_eq!(status, 201);
+            queue["id"].as_i64().expect("id")
+        }
+    };
+    assert_eq!(start("Support").await, 201, "the list is in memory now");
+
+    let billing = create("Billing").await;
+    assert_eq!(start("Billing").await, 201, "a created queue is found");
+    let returns = create("Returns").await;
+    assert_eq!(start("Support").await, 201);
+    let (status, _) = call(
+        &app,
+        Some(&sue),
+        Method::DELETE,
+        &format!("/api/queues/{returns}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        start("Returns").await,
+        404,
+        "a deleted queue takes no chats"
+    );
+
+    let (status, _) = call(
+        &app,
+        Some(&sue),
+        Method::PUT,
+        &format!("/api/queues/{billing}"),
+        Some(json!({"name": "Billing DK"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(start("Billing").await, 404, "the old name is gone");
+    assert_eq!(start("Billing DK").await, 201);
+
+    app.store
+        .create_queue("Added by the CLI", 30, 0)
+        .await
+        .expect("queue");
+    assert_eq!(start("Added by the CLI").await, 201);
 }
