@@ -118,7 +118,7 @@ fn burst(chats: usize, agents: usize, capacity: u32) -> (u64, f64, u64) {
             }
         }
         std::hint::black_box(state.next_deadline(60_000, 60_000));
-        std::hint::black_box(state.changed_places());
+        std::hint::black_box(state.changed_places(now));
     }
     (decisions, started.elapsed().as_secs_f64(), batches)
 }

@@ -135,7 +135,30 @@ pub struct PendingOffer {
 struct WaitingChat {
     init: WaitingChatInit,
     offer: Option<PendingOffer>,
-    last_announced: Option<(u32, Option<u32>)>,
+    last_announced: Option<Told>,
+}
+
+/// What a waiting customer was last told of their place, and when.
+#[derive(Debug, Clone, Copy)]
+struct Told {
+    place: (u32, Option<u32>),
+    at: Millis,
+}
+
+/// A waiting customer hears of a new place at most this often; their first
+/// place at once. In a burst every place moves with every offer: telling
+/// 8,000 waiting customers five times a second was about half of the
+/// server's work per chat (docs/performance.md, S3), and nobody reads a
+/// queue position faster than this.
+pub const PLACE_REPEAT_MS: Millis = 1_000;
+
+/// What `RoutingState::changed_places` found to tell.
+#[derive(Debug, Clone, Default)]
+pub struct PlaceNews {
+    /// Places to announce now.
+    pub places: Vec<QueuePlace>,
+    /// Some changes were held back by [`PLACE_REPEAT_MS`]: ask again later.
+    pub held_back: bool,
 }
 
 /// A waiting customer's place: 1 is next in line.
@@ -708,20 +731,33 @@ impl RoutingState {
     }
 
     /// Places of waiting customers whose position or estimate changed since
-    /// they were last told; marks them as told.
-    pub fn changed_places(&mut self) -> Vec<QueuePlace> {
+    /// they were last told, at most one per [`PLACE_REPEAT_MS`] per customer
+    /// (a first place at once); marks them as told.
+    pub fn changed_places(&mut self, now: Millis) -> PlaceNews {
         let places = self.places();
-        let mut changed = Vec::new();
+        let mut news = PlaceNews::default();
         for place in places {
             if let Some(chat) = self.chats.get_mut(&place.chat) {
-                let now = (place.position, place.estimated_wait_secs);
-                if chat.last_announced != Some(now) {
-                    chat.last_announced = Some(now);
-                    changed.push(place);
+                let current = (place.position, place.estimated_wait_secs);
+                let due = match chat.last_announced {
+                    None => true,
+                    Some(told) if told.place == current => false,
+                    Some(told) if now.saturating_sub(told.at) < PLACE_REPEAT_MS => {
+                        news.held_back = true;
+                        false
+                    }
+                    Some(_) => true,
+                };
+                if due {
+                    chat.last_announced = Some(Told {
+                        place: current,
+                        at: now,
+                    });
+                    news.places.push(place);
                 }
             }
         }
-        changed
+        news
     }
 
     /// Every waiting chat's place in its queue (offered chats included: they

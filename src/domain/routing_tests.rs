@@ -370,15 +370,46 @@ fn positions_are_announced_only_when_they_change() {
     s.enqueue(chat(1), waiting(Q1, 1));
     s.enqueue(chat(2), waiting(Q1, 2));
     s.enqueue(chat(3), waiting(Q2, 0));
-    let mut first = s.changed_places();
+    let mut first = s.changed_places(0).places;
     first.sort_by(|a, b| a.chat.cmp(&b.chat));
     let positions: Vec<u32> = first.iter().map(|p| p.position).collect();
     assert_eq!(positions, vec![1, 2, 1]);
-    assert!(s.changed_places().is_empty());
+    let nothing = s.changed_places(PLACE_REPEAT_MS);
+    assert!(nothing.places.is_empty() && !nothing.held_back);
     s.remove_chat(&chat(1));
-    let moved = s.changed_places();
+    let moved = s.changed_places(2 * PLACE_REPEAT_MS).places;
     assert_eq!(moved.len(), 1);
     assert_eq!((moved[0].chat.clone(), moved[0].position), (chat(2), 1));
+}
+
+#[test]
+fn a_customer_hears_of_a_new_place_at_most_once_per_repeat_interval() {
+    let mut s = state();
+    s.enqueue(chat(1), waiting(Q1, 1));
+    s.enqueue(chat(2), waiting(Q1, 2));
+    s.enqueue(chat(3), waiting(Q1, 3));
+    assert_eq!(
+        s.changed_places(1_000).places.len(),
+        3,
+        "first places at once"
+    );
+    s.remove_chat(&chat(1));
+    let soon = s.changed_places(1_000 + PLACE_REPEAT_MS - 1);
+    assert!(soon.places.is_empty(), "told too recently");
+    assert!(soon.held_back, "the change is kept for later");
+    s.enqueue(chat(4), waiting(Q1, 4));
+    let newcomer = s.changed_places(1_000 + PLACE_REPEAT_MS - 1);
+    assert_eq!(newcomer.places.len(), 1, "a new customer hears at once");
+    assert_eq!(newcomer.places[0].chat, chat(4));
+    let later = s.changed_places(1_000 + PLACE_REPEAT_MS);
+    let mut told: Vec<(ConversationId, u32)> = later
+        .places
+        .iter()
+        .map(|p| (p.chat.clone(), p.position))
+        .collect();
+    told.sort();
+    assert_eq!(told, vec![(chat(2), 1), (chat(3), 2)]);
+    assert!(!later.held_back);
 }
 
 #[test]

@@ -258,9 +258,10 @@ impl RouterActor {
             self.route().await;
             places_stale = true;
             if Instant::now() >= self.places_at + PLACES_EVERY {
-                self.announce_places();
+                // Changes held back for a customer told recently are sent
+                // at a later tick, even if no command comes to wake us.
+                places_stale = self.announce_places();
                 self.places_at = Instant::now();
-                places_stale = false;
             }
         }
     }
@@ -760,8 +761,11 @@ impl RouterActor {
         logged(e)
     }
 
-    fn announce_places(&mut self) {
-        for place in self.state.changed_places() {
+    /// Tells waiting customers their new places; true if some were held
+    /// back for later (`PLACE_REPEAT_MS`).
+    fn announce_places(&mut self) -> bool {
+        let news = self.state.changed_places(self.now());
+        for place in news.places {
             if let Some(outboxes) = self.customers.get(&place.chat) {
                 let frame = ServerEvent::QueuePosition {
                     conversation_id: place.chat.0.clone(),
@@ -774,6 +778,7 @@ impl RouterActor {
                 }
             }
         }
+        news.held_back
     }
 }
 
