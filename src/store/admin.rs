@@ -47,7 +47,9 @@ pub enum DeleteOutcome {
 }
 
 /// Conversation states that still need their queue and site.
-pub(super) const OPEN_STATES: &str = "('waiting', 'offered', 'active')";
+/// Open chats: `ended_at is null` lets Postgres use the `conversations_open`
+/// index (migration 0008); the states say the same thing.
+pub(super) const OPEN_CHAT: &str = "ended_at is null and state in ('waiting', 'offered', 'active')";
 
 #[async_trait]
 pub trait AdminStore: Send + Sync + 'static {
@@ -108,7 +110,7 @@ macro_rules! impl_admin_store {
                 let done = sqlx::query(&format!(
                     "update queues set deleted_at = $2, name = name || ' [deleted ' || id || ']' \
                      where id = $1 and deleted_at is null \
-                     and not exists (select 1 from conversations where queue_id = $1 and state in {OPEN_STATES}) \
+                     and not exists (select 1 from conversations where queue_id = $1 and {OPEN_CHAT}) \
                      and not exists (select 1 from sites where default_queue_id = $1)"
                 ))
                 .bind(id.0)
@@ -124,7 +126,7 @@ macro_rules! impl_admin_store {
                     .fetch_one(&mut *tx)
                     .await?;
                     let (open,): (i64,) = sqlx::query_as(&format!(
-                        "select count(*) from conversations where queue_id = $1 and state in {OPEN_STATES}"
+                        "select count(*) from conversations where queue_id = $1 and {OPEN_CHAT}"
                     ))
                     .bind(id.0)
                     .fetch_one(&mut *tx)
@@ -193,7 +195,7 @@ macro_rules! impl_admin_store {
             async fn delete_site(&self, id: $crate::domain::ids::SiteId) -> StoreResult<DeleteOutcome> {
                 let mut tx = self.pool.begin().await?;
                 let (open,): (i64,) = sqlx::query_as(&format!(
-                    "select count(*) from conversations where site_id = $1 and state in {OPEN_STATES}"
+                    "select count(*) from conversations where site_id = $1 and {OPEN_CHAT}"
                 ))
                 .bind(id.0)
                 .fetch_one(&mut *tx)

@@ -972,14 +972,14 @@ macro_rules! impl_sql_store {
             async fn queued_conversations(&self) -> StoreResult<Vec<QueuedConversation>> {
                 let rows: Vec<ConversationRow> = sqlx::query_as(&format!(
                     "select {CONVERSATION_COLUMNS} from conversations \
-                     where state in ('waiting', 'offered') order by created_at, id"
+                     where ended_at is null and state in ('waiting', 'offered') order by created_at, id"
                 ))
                 .fetch_all(&self.pool)
                 .await?;
                 let rejections: Vec<(String, i64)> = sqlx::query_as(
                     "select r.conversation_id, r.agent_id from rejections r \
                      join conversations c on c.id = r.conversation_id \
-                     where c.state in ('waiting', 'offered')",
+                     where c.ended_at is null and c.state in ('waiting', 'offered')",
                 )
                 .fetch_all(&self.pool)
                 .await?;
