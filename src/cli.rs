@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::domain::account::{Media, Role};
 use crate::startup::Application;
 use crate::store::{self, DynStore};
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -130,7 +131,9 @@ pub fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&settings.server.bind).await?;
+    let listener = crate::startup::bind_listener(&settings.server.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
     let app = Application::build(settings, listener).await?;
     let addr = app.local_addr()?;
     println!("Switchboard listening on http://{addr}");

@@ -20,6 +20,42 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Connections the kernel may queue for `accept`: as many as it allows (it
+/// caps the request at `net.core.somaxconn`, 4,096 on our machines, as Go's
+/// listeners do). tokio's `TcpListener::bind` asks for 1,024: bursts of thousands of widgets connecting at once (S3,
+/// S4) overflowed it (`TcpExtListenOverflows`), and each dropped connection
+/// attempt cost its customer a one-second SYN retransmit.
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Binds `addr` (host:port; a name may resolve to several addresses, the
+/// first that binds wins) with [`LISTEN_BACKLOG`].
+pub async fn bind_listener(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        // As tokio's bind does: a restart may bind while old connections
+        // of the previous process sit in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{addr} names no address"),
+        )
+    }))
+}
+
 /// Raises this process's soft limit on open files to its hard limit, once.
 ///
 /// Every socket, database connection and attachment is a file; the usual
@@ -134,5 +170,45 @@ impl Application {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod listen_tests {
+    use super::*;
+
+    /// More connections than tokio's default backlog of 1,024 complete
+    /// their handshake while the server accepts none of them (a server busy
+    /// with a burst): none waits for a SYN retransmit.
+    #[tokio::test]
+    async fn a_burst_beyond_tokios_default_backlog_is_queued_not_dropped() {
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if somaxconn < 1_600 {
+            eprintln!(
+                "net.core.somaxconn is {somaxconn}: the kernel allows no more than tokio asks"
+            );
+            return;
+        }
+        raise_open_file_limit();
+        let listener = bind_listener("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connects = (0..1_500).map(|_| {
+            tokio::time::timeout(
+                std::time::Duration::from_millis(800),
+                tokio::net::TcpStream::connect(addr),
+            )
+        });
+        let results = futures_util::future::join_all(connects).await;
+        let connected = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(connected, 1_500, "every connection is queued for accept");
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn an_address_that_names_nothing_is_an_error() {
+        assert!(bind_listener("127.0.0.1:notaport").await.is_err());
     }
 }
