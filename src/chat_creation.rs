@@ -3,6 +3,11 @@
 //! waiting at that moment in one statement. In a burst of joins, a
 //! statement and a commit per chat was the largest single cost of a chat on
 //! Postgres (docs/performance.md, S3).
+//!
+//! One chat must not fail the others of its batch: if a batch is refused
+//! for what a chat refers to (its site deleted a moment ago: a foreign key)
+//! rather than for the store being unreachable, each chat of it is tried
+//! alone, so only that one gets the error.
 
 use crate::group_commit::{Batching, GroupCommit};
 use crate::store::{ConversationRecord, DynStore, NewCustomerChat, StoreError};
@@ -17,7 +22,7 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Handle to the chat-creation task.
 #[derive(Clone)]
 pub struct ChatCreator {
-    group: GroupCommit<NewCustomerChat, ConversationRecord>,
+    group: GroupCommit<NewCustomerChat, Result<ConversationRecord, StoreError>>,
 }
 
 impl ChatCreator {
@@ -34,7 +39,7 @@ impl ChatCreator {
             batching,
             move |chats: Vec<NewCustomerChat>| {
                 let store = store.clone();
-                async move { store.create_customer_chats(&chats).await }
+                async move { create_batch(&store, &chats).await }
             },
         );
         Self { group }
@@ -43,6 +48,34 @@ impl ChatCreator {
     /// Stores a new chat, its customer's data and its `queued` event.
     /// Returns only after the commit (or its failure).
     pub async fn create(&self, chat: NewCustomerChat) -> Result<ConversationRecord, StoreError> {
-        self.group.submit(chat).await
+        self.group.submit(chat).await?
+    }
+}
+
+/// The batch in one statement; if the store refuses it for what one of its
+/// chats refers to, each chat alone.
+async fn create_batch(
+    store: &DynStore,
+    chats: &[NewCustomerChat],
+) -> Result<Vec<Result<ConversationRecord, StoreError>>, StoreError> {
+    match store.create_customer_chats(chats).await {
+        Ok(records) => Ok(records.into_iter().map(Ok).collect()),
+        Err(StoreError::Unavailable(reason)) => Err(StoreError::Unavailable(reason)),
+        Err(refused) if chats.len() == 1 => Ok(vec![Err(refused)]),
+        Err(refused) => {
+            tracing::info!(error = %refused, batch = chats.len(), "chat batch refused; creating one by one");
+            let mut results = Vec::with_capacity(chats.len());
+            for chat in chats {
+                let one = store
+                    .create_customer_chats(std::slice::from_ref(chat))
+                    .await;
+                results.push(one.and_then(|mut records| {
+                    records.pop().ok_or_else(|| {
+                        StoreError::Unavailable("a created chat was not returned".into())
+                    })
+                }));
+            }
+            Ok(results)
+        }
     }
 }

@@ -494,3 +494,63 @@ async fn finishing_a_waiting_chat_abandons_it(backend: Backend) {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].body, "Carla ended the chat");
 }
+
+both_stores!(a_chat_refused_in_a_batch_fails_alone);
+
+/// Chat creation is batched: a chat whose site was deleted a moment ago
+/// (a foreign key the store refuses) gets its own error, and the chats
+/// batched with it are stored.
+async fn a_chat_refused_in_a_batch_fails_alone(backend: Backend) {
+    use switchboard::chat_creation::ChatCreator;
+    use switchboard::store::{DeleteOutcome, NewCustomerChat, NewSite, StoreError};
+    let store = store::connect(&fresh_database(backend).await, 4)
+        .await
+        .unwrap();
+    let (queue, _) = ensure_fixtures(&store).await;
+    let site = store
+        .create_site(NewSite {
+            name: "Gone".into(),
+            key: "gone-key".into(),
+            allowed_origins: Vec::new(),
+            default_queue: queue,
+            identity_secret: "secret".into(),
+            require_verified: false,
+            allow_customer_attachments: false,
+            transcript_email: false,
+            now: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.delete_site(site.id).await.unwrap(),
+        DeleteOutcome::Deleted
+    );
+    let chat = |i: usize, site| NewCustomerChat {
+        conversation: NewConversation {
+            id: ConversationId::random(),
+            queue,
+            customer_token_hash: format!("refused-batch-{i}"),
+            customer_name: None,
+            customer_email: None,
+            now: 1,
+        },
+        site,
+        variables: Vec::new(),
+    };
+    let creator = ChatCreator::spawn(store.clone());
+    // Submitted together, so they are committed as one batch.
+    let (first, refused, last) = tokio::join!(
+        creator.create(chat(0, None)),
+        creator.create(chat(1, Some(site.id))),
+        creator.create(chat(2, None)),
+    );
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    for stored in [first.unwrap(), last.unwrap()] {
+        assert!(store.conversation(&stored.id).await.unwrap().is_some());
+    }
+    assert!(store
+        .customer_chat("refused-batch-1")
+        .await
+        .unwrap()
+        .is_none());
+}
