@@ -146,8 +146,7 @@ async fn released_offer_bars_the_rejecter_across_restarts(backend: Backend) {
 both_stores!(finishing_an_accepted_chat_ends_it_and_names_its_agents);
 
 async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backend) {
-    use switchboard::domain::conversation::{Audience, ConversationState};
-    use switchboard::store::{Author, EventKind, NewEvent};
+    use switchboard::domain::conversation::ConversationState;
     let store = store::connect(&fresh_database(backend).await, 2)
         .await
         .unwrap();
@@ -165,21 +164,7 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         .unwrap();
     // The customer's view may still be "waiting" (the join not yet seen);
     // the store decides: an accepted chat ends, it is not abandoned.
-    let event = NewEvent {
-        conversation: id.clone(),
-        seq: 1,
-        public_seq: Some(1),
-        kind: EventKind::Ended,
-        audience: Audience::Everyone,
-        author: Author::Customer {
-            name: "Carla".into(),
-        },
-        body: "Carla ended the chat".into(),
-        data: None,
-        client_msg_id: None,
-        created_at: 4,
-        attachments: Vec::new(),
-    };
+    let event = customer_ended(&id, 4);
     let (state, in_chat) = store.finish_conversation(&event).await.unwrap().unwrap();
     assert_eq!(state, ConversationState::Ended);
     assert_eq!(in_chat, agents);
@@ -453,15 +438,9 @@ async fn a_batch_of_new_chats_is_stored_in_order_with_each_customer(backend: Bac
     assert!(store.create_customer_chats(&[]).await.unwrap().is_empty());
 }
 
-/// A chat nobody accepted is abandoned when it ends: no agent named, and
-/// its routing history ends with `abandoned`.
-async fn finishing_a_waiting_chat_abandons_it(backend: Backend) {
-    use switchboard::domain::conversation::ConversationState;
-    let store = store::connect(&fresh_database(backend).await, 2)
-        .await
-        .unwrap();
-    let (id, _) = new_chat(&store).await;
-    let event = NewEvent {
+/// The customer's `ended` event, first in the chat's log.
+fn customer_ended(id: &ConversationId, at: i64) -> NewEvent {
+    NewEvent {
         conversation: id.clone(),
         seq: 1,
         public_seq: Some(1),
@@ -473,9 +452,20 @@ async fn finishing_a_waiting_chat_abandons_it(backend: Backend) {
         body: "Carla ended the chat".into(),
         data: None,
         client_msg_id: None,
-        created_at: 5,
+        created_at: at,
         attachments: Vec::new(),
-    };
+    }
+}
+
+/// A chat nobody accepted is abandoned when it ends: no agent named, and
+/// its routing history ends with `abandoned`.
+async fn finishing_a_waiting_chat_abandons_it(backend: Backend) {
+    use switchboard::domain::conversation::ConversationState;
+    let store = store::connect(&fresh_database(backend).await, 2)
+        .await
+        .unwrap();
+    let (id, _) = new_chat(&store).await;
+    let event = customer_ended(&id, 5);
     let (state, in_chat) = store.finish_conversation(&event).await.unwrap().unwrap();
     assert_eq!(state, ConversationState::Abandoned);
     assert!(in_chat.is_empty());
