@@ -9,8 +9,10 @@
 //! rather than for the store being unreachable, each chat of it is tried
 //! alone, so only that one gets the error.
 
-use crate::group_commit::{Batching, GroupCommit};
+use crate::group_commit::{isolating_refusals, Batching, GroupCommit};
 use crate::store::{ConversationRecord, DynStore, NewCustomerChat, StoreError};
+use std::future::Future;
+use std::pin::Pin;
 
 /// Most chats created in one statement.
 const MAX_BATCH: usize = 256;
@@ -39,7 +41,7 @@ impl ChatCreator {
             batching,
             move |chats: Vec<NewCustomerChat>| {
                 let store = store.clone();
-                async move { create_batch(&store, &chats).await }
+                async move { isolating_refusals(&store, &chats, create_chats).await }
             },
         );
         Self { group }
@@ -52,30 +54,9 @@ impl ChatCreator {
     }
 }
 
-/// The batch in one statement; if the store refuses it for what one of its
-/// chats refers to, each chat alone.
-async fn create_batch(
-    store: &DynStore,
-    chats: &[NewCustomerChat],
-) -> Result<Vec<Result<ConversationRecord, StoreError>>, StoreError> {
-    match store.create_customer_chats(chats).await {
-        Ok(records) => Ok(records.into_iter().map(Ok).collect()),
-        Err(StoreError::Unavailable(reason)) => Err(StoreError::Unavailable(reason)),
-        Err(refused) if chats.len() == 1 => Ok(vec![Err(refused)]),
-        Err(refused) => {
-            tracing::info!(error = %refused, batch = chats.len(), "chat batch refused; creating one by one");
-            let mut results = Vec::with_capacity(chats.len());
-            for chat in chats {
-                let one = store
-                    .create_customer_chats(std::slice::from_ref(chat))
-                    .await;
-                results.push(one.and_then(|mut records| {
-                    records.pop().ok_or_else(|| {
-                        StoreError::Unavailable("a created chat was not returned".into())
-                    })
-                }));
-            }
-            Ok(results)
-        }
-    }
+fn create_chats<'a>(
+    store: &'a DynStore,
+    chats: &'a [NewCustomerChat],
+) -> Pin<Box<dyn Future<Output = Result<Vec<ConversationRecord>, StoreError>> + Send + 'a>> {
+    store.create_customer_chats(chats)
 }

@@ -17,8 +17,9 @@
 //! Used by the chat-log writer (`crate::writer`) and by chat creation
 //! (`crate::chat_creation`).
 
-use crate::store::StoreError;
+use crate::store::{DynStore, StoreError};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
@@ -73,6 +74,43 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         let (reply, answer) = oneshot::channel();
         self.tx.send((item, reply)).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// A store call committing a whole batch, one result per item in order.
+pub type BatchCall<T, R> =
+    for<'a> fn(
+        &'a DynStore,
+        &'a [T],
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<R>, StoreError>> + Send + 'a>>;
+
+/// Commits `items` in one call; if the store refuses the batch for what an
+/// item refers to (anything but `Unavailable`: a foreign key, a uniqueness
+/// rule), commits each item alone, so only the refused one gets the error
+/// and the items batched with it are stored. An unreachable store fails
+/// the whole batch, retryable.
+pub async fn isolating_refusals<T, R>(
+    store: &DynStore,
+    items: &[T],
+    commit: BatchCall<T, R>,
+) -> Result<Vec<Result<R, StoreError>>, StoreError> {
+    match commit(store, items).await {
+        Ok(results) => Ok(results.into_iter().map(Ok).collect()),
+        Err(StoreError::Unavailable(reason)) => Err(StoreError::Unavailable(reason)),
+        Err(refused) if items.len() == 1 => Ok(vec![Err(refused)]),
+        Err(refused) => {
+            tracing::info!(error = %refused, batch = items.len(), "batch refused; committing one by one");
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                let one = commit(store, std::slice::from_ref(item)).await;
+                results.push(one.and_then(|mut results| {
+                    results.pop().ok_or_else(|| {
+                        StoreError::Unavailable("a batch of one gave no result".into())
+                    })
+                }));
+            }
+            Ok(results)
+        }
     }
 }
 

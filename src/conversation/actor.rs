@@ -787,7 +787,7 @@ impl Actor {
             None,
             None,
         );
-        match self.store.finish_conversation(&event).await {
+        match self.writer.finish(event.clone()).await {
             Ok(Some((state, agents))) => {
                 self.rules = ConversationRules::new(state, []);
                 self.record.state = state;

@@ -192,14 +192,28 @@ pub trait Store: AdminStore + Send + Sync + 'static {
         }
         Ok(results)
     }
-    /// Appends the final event and closes the conversation, in one
-    /// transaction: an active chat becomes ended, a waiting or offered one
-    /// abandoned. Returns that state and the agents who were in it, or None
-    /// if it was already closed.
+    /// Appends each chat's final event and closes the chat: an active chat
+    /// becomes ended, a waiting or offered one abandoned. The whole batch is
+    /// one transaction (chat ends are group-committed, `crate::writer`).
+    /// Returns, per event in order, that state and the agents who were in
+    /// the chat, or None if it was already closed (then nothing is written
+    /// for it).
+    async fn finish_conversations(
+        &self,
+        events: &[NewEvent],
+    ) -> StoreResult<Vec<Option<(crate::domain::conversation::ConversationState, Vec<UserId>)>>>;
+    /// One chat's end: `finish_conversations` with one event.
     async fn finish_conversation(
         &self,
         event: &NewEvent,
-    ) -> StoreResult<Option<(crate::domain::conversation::ConversationState, Vec<UserId>)>>;
+    ) -> StoreResult<Option<(crate::domain::conversation::ConversationState, Vec<UserId>)>> {
+        let mut results = self
+            .finish_conversations(std::slice::from_ref(event))
+            .await?;
+        results
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no result for a chat's end".into()))
+    }
     /// Records an invitation; `Conflict` if one is already pending for the chat.
     async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord>;
     /// pending → offered to `agent`, if the row still has `version`.

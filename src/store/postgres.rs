@@ -294,72 +294,119 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// Ends a chat (see `Store::finish_conversation`) as one autocommitted
-    /// statement: closes the conversation, closes its open participations,
-    /// stores the end event and the routing event. As a transaction it was
-    /// seven round trips, the largest cost of a chat's end (S3 profile,
-    /// docs/performance.md). The three writes happen only if the
-    /// conversation was still open (`closed` has a row). The chat's
-    /// participations are found by chat only and the open ones told apart
-    /// by their row before the update: with `left_at is null` in the
-    /// condition, Postgres ANDs in the partial index of *every* open
-    /// participation (2,000 entries read per end in S3). An end event with
-    /// files (none is made today) takes the transaction, which binds them.
+    /// Ends chats (see `Store::finish_conversations`) as one autocommitted
+    /// statement over arrays: closes the conversations, closes their open
+    /// participations, stores the end events and the routing events. As a
+    /// transaction per chat it was seven round trips, the largest cost of a
+    /// chat's end (S3 profile, docs/performance.md). The writes happen only
+    /// for chats that were still open (rows of `closed`). Participations
+    /// are found by chat only and the open ones told apart by their row
+    /// before the update: with `left_at is null` in the condition, Postgres
+    /// ANDs in the partial index of *every* open participation (2,000
+    /// entries read per end in S3). End events with files (none is made
+    /// today) take the transaction, which binds them.
     async fn finish_rows(
         &self,
-        event: &super::NewEvent,
-    ) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
-        if !event.attachments.is_empty() {
-            return self.finish_in_transaction(event).await;
+        events: &[super::NewEvent],
+    ) -> StoreResult<Vec<Option<(ConversationState, Vec<UserId>)>>> {
+        if events.iter().any(|e| !e.attachments.is_empty()) {
+            return self.finish_in_transaction(events).await;
         }
-        let (author_kind, author_id, author_name) = super::sql::author_columns(&event.author);
-        let closed: Option<(String, Vec<i64>)> = sqlx::query_as(
-            "with closed as ( \
-               update conversations set \
-                 state = case when state = 'active' then 'ended' else 'abandoned' end, \
-                 offered_to = null, version = version + 1, ended_at = $2, ended_by = $3 \
-               where id = $1 and state in ('waiting', 'offered', 'active') \
-               returning state, queue_id \
+        let n = events.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut at = Vec::with_capacity(n);
+        let mut sender = Vec::with_capacity(n);
+        let mut seq = Vec::with_capacity(n);
+        let mut public_seq = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut audience = Vec::with_capacity(n);
+        let mut author_kind = Vec::with_capacity(n);
+        let mut author_id = Vec::with_capacity(n);
+        let mut author_name = Vec::with_capacity(n);
+        let mut body = Vec::with_capacity(n);
+        let mut data = Vec::with_capacity(n);
+        let mut client_msg_id = Vec::with_capacity(n);
+        for e in events {
+            let (a_kind, a_id, a_name) = super::sql::author_columns(&e.author);
+            ids.push(e.conversation.as_str());
+            at.push(e.created_at);
+            sender.push(e.author.sender_key());
+            seq.push(e.seq);
+            public_seq.push(e.public_seq);
+            kind.push(e.kind.as_str());
+            audience.push(e.audience.as_str());
+            author_kind.push(a_kind);
+            author_id.push(a_id);
+            author_name.push(a_name);
+            body.push(e.body.as_str());
+            data.push(e.data.as_deref());
+            client_msg_id.push(e.client_msg_id.as_deref());
+        }
+        let closed: Vec<(String, String, Vec<i64>)> = sqlx::query_as(
+            "with input as ( \
+               select * from unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], \
+                 $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::text[], \
+                 $12::text[], $13::text[]) \
+                 as t(id, at, sender, seq, public_seq, kind, audience, author_kind, author_id, \
+                   author_name, body, data, client_msg_id) \
+             ), closed as ( \
+               update conversations c set \
+                 state = case when c.state = 'active' then 'ended' else 'abandoned' end, \
+                 offered_to = null, version = c.version + 1, ended_at = input.at, \
+                 ended_by = input.sender \
+               from input \
+               where c.id = input.id and c.state in ('waiting', 'offered', 'active') \
+               returning c.id, c.state, c.queue_id, input.at \
              ), agents as ( \
-               update conversation_agents ca set left_at = coalesce(ca.left_at, $2) \
-               from conversation_agents before \
-               where ca.conversation_id = $1 and before.conversation_id = $1 \
-                 and before.agent_id = ca.agent_id and exists (select 1 from closed) \
-               returning ca.agent_id, before.left_at \
+               update conversation_agents ca set left_at = coalesce(ca.left_at, closed.at) \
+               from closed, conversation_agents before \
+               where ca.conversation_id = closed.id and before.conversation_id = closed.id \
+                 and before.agent_id = ca.agent_id \
+               returning ca.conversation_id, ca.agent_id, before.left_at \
              ), event as ( \
                insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, \
                  author_id, author_name, body, data, sender, client_msg_id, created_at) \
-               select $1, $4, $5, $6, $7, $8, $9, $10, $11, $12, $3, $13, $2 from closed \
+               select i.id, i.seq, i.public_seq, i.kind, i.audience, i.author_kind, i.author_id, \
+                 i.author_name, i.body, i.data, i.sender, i.client_msg_id, i.at \
+               from input i join closed on closed.id = i.id \
                on conflict (conversation_id, sender, client_msg_id) do nothing \
              ), routing as ( \
                insert into routing_events (conversation_id, queue_id, kind, agent_id, at) \
-               select $1, queue_id, \
-                 case when state = 'abandoned' then 'abandoned' else 'ended' end, null, $2 \
+               select id, queue_id, \
+                 case when state = 'abandoned' then 'abandoned' else 'ended' end, null, at \
                from closed \
              ) \
-             select state, \
-               coalesce((select array_agg(agent_id) from agents where left_at is null), '{}') \
+             select closed.id, closed.state, \
+               coalesce((select array_agg(a.agent_id) from agents a \
+                 where a.conversation_id = closed.id and a.left_at is null), '{}') \
              from closed",
         )
-        .bind(event.conversation.as_str())
-        .bind(event.created_at)
-        .bind(event.author.sender_key())
-        .bind(event.seq)
-        .bind(event.public_seq)
-        .bind(event.kind.as_str())
-        .bind(event.audience.as_str())
-        .bind(author_kind)
-        .bind(author_id)
-        .bind(author_name)
-        .bind(event.body.as_str())
-        .bind(event.data.as_deref())
-        .bind(event.client_msg_id.as_deref())
-        .fetch_optional(&self.pool)
+        .bind(&ids)
+        .bind(&at)
+        .bind(&sender)
+        .bind(&seq)
+        .bind(&public_seq)
+        .bind(&kind)
+        .bind(&audience)
+        .bind(&author_kind)
+        .bind(&author_id)
+        .bind(&author_name)
+        .bind(&body)
+        .bind(&data)
+        .bind(&client_msg_id)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(closed.map(|(state, agents)| {
-            let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
-            (state, agents.into_iter().map(UserId).collect())
-        }))
+        let mut by_id: std::collections::HashMap<String, (ConversationState, Vec<UserId>)> = closed
+            .into_iter()
+            .map(|(id, state, agents)| {
+                let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
+                (id, (state, agents.into_iter().map(UserId).collect()))
+            })
+            .collect();
+        Ok(events
+            .iter()
+            .map(|e| by_id.remove(e.conversation.as_str()))
+            .collect())
     }
 }
 

@@ -513,11 +513,24 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            /// Ends a chat (see `Store::finish_conversation`) as a transaction
-            /// of a statement each: SQLite's way, and Postgres' for an end
-            /// event with files.
-            async fn finish_in_transaction(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
+            /// Ends chats (see `Store::finish_conversations`) in one
+            /// transaction, statements each: SQLite's way, and Postgres' for
+            /// end events with files.
+            async fn finish_in_transaction(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<(ConversationState, Vec<UserId>)>>> {
                 let mut tx = self.pool.begin().await?;
+                let mut results = Vec::with_capacity(events.len());
+                for event in events {
+                    results.push(Self::finish_in(&mut tx, event).await?);
+                }
+                tx.commit().await?;
+                Ok(results)
+            }
+
+            /// Ends one chat inside `tx`; writes nothing if it was closed.
+            async fn finish_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                event: &NewEvent,
+            ) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
                 let ended_by = event.author.sender_key();
                 let closed: Option<(String,)> = sqlx::query_as(
                     "update conversations set \
@@ -528,7 +541,7 @@ macro_rules! impl_sql_store {
                 .bind(event.conversation.as_str())
                 .bind(event.created_at)
                 .bind(ended_by)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
                 let Some((state,)) = closed else { return Ok(None) };
                 let state = ConversationState::parse(&state).unwrap_or(ConversationState::Ended);
@@ -538,7 +551,7 @@ macro_rules! impl_sql_store {
                     "select agent_id, left_at from conversation_agents where conversation_id = $1",
                 )
                 .bind(event.conversation.as_str())
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut **tx)
                 .await?;
                 let agents: Vec<(i64,)> = agents
                     .into_iter()
@@ -550,16 +563,15 @@ macro_rules! impl_sql_store {
                 )
                 .bind(event.conversation.as_str())
                 .bind(event.created_at)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
-                Self::insert_events(&mut tx, std::slice::from_ref(event)).await?;
+                Self::insert_events(tx, std::slice::from_ref(event)).await?;
                 let kind = if state == ConversationState::Abandoned {
                     RoutingEventKind::Abandoned
                 } else {
                     RoutingEventKind::Ended
                 };
-                Self::record_routing(&mut tx, &event.conversation, kind, None, event.created_at).await?;
-                tx.commit().await?;
+                Self::record_routing(tx, &event.conversation, kind, None, event.created_at).await?;
                 Ok(Some((state, agents.into_iter().map(|(a,)| UserId(a)).collect())))
             }
 
@@ -1075,8 +1087,11 @@ macro_rules! impl_sql_store {
                 self.answer_rows(answers, now).await
             }
 
-            async fn finish_conversation(&self, event: &NewEvent) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
-                self.finish_rows(event).await
+            async fn finish_conversations(&self, events: &[NewEvent]) -> StoreResult<Vec<Option<(ConversationState, Vec<UserId>)>>> {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.finish_rows(events).await
             }
 
             async fn create_invite(&self, invite: NewInvite) -> StoreResult<InviteRecord> {

@@ -133,12 +133,12 @@ impl SqliteStore {
         Ok(records)
     }
 
-    /// Ends a chat: a transaction, statements each (in-process on SQLite).
+    /// Ends chats: one transaction, statements each (in-process on SQLite).
     async fn finish_rows(
         &self,
-        event: &super::NewEvent,
-    ) -> StoreResult<Option<(ConversationState, Vec<UserId>)>> {
-        self.finish_in_transaction(event).await
+        events: &[super::NewEvent],
+    ) -> StoreResult<Vec<Option<(ConversationState, Vec<UserId>)>>> {
+        self.finish_in_transaction(events).await
     }
 
     /// Answers to offers (see `Store::answer_offers`) in one transaction, a

@@ -544,3 +544,104 @@ async fn a_chat_refused_in_a_batch_fails_alone(backend: Backend) {
         .unwrap()
         .is_none());
 }
+
+both_stores!(chat_ends_are_committed_in_batches_each_with_its_own_answer);
+
+/// Chat ends are group-committed (`writer::CommitWriter::finish`): in one
+/// batch an accepted chat ends naming its agent, a waiting one is
+/// abandoned, a closed one is left alone, and an end the store refuses
+/// (its seq already taken) fails alone.
+async fn chat_ends_are_committed_in_batches_each_with_its_own_answer(backend: Backend) {
+    use switchboard::domain::conversation::ConversationState;
+    use switchboard::store::StoreError;
+    use switchboard::writer::CommitWriter;
+    let store = store::connect(&fresh_database(backend).await, 4)
+        .await
+        .unwrap();
+    let agents = agents(&store, 1).await;
+    let (accepted, version) = new_chat(&store).await;
+    let offered = store
+        .try_offer(&accepted, agents[0], version, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .accept_offer(&accepted, agents[0], offered, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    let (waiting, _) = new_chat(&store).await;
+    let (closed, _) = new_chat(&store).await;
+    store
+        .finish_conversation(&customer_ended(&closed, 4))
+        .await
+        .unwrap()
+        .unwrap();
+    let (taken, _) = new_chat(&store).await;
+    let mut first = customer_ended(&taken, 4);
+    first.kind = EventKind::Message;
+    first.body = "hello".into();
+    store.append_events(&[first]).await.unwrap();
+
+    let writer = CommitWriter::spawn(store.clone());
+    let mut closed_again = customer_ended(&closed, 5);
+    closed_again.seq = 2;
+    closed_again.public_seq = Some(2);
+    // Submitted together, so they are committed as one batch.
+    let (accepted_end, waiting_end, closed_end) = tokio::join!(
+        writer.finish(customer_ended(&accepted, 5)),
+        writer.finish(customer_ended(&waiting, 5)),
+        writer.finish(closed_again),
+    );
+    assert_eq!(
+        accepted_end.unwrap(),
+        Some((ConversationState::Ended, agents.clone()))
+    );
+    assert_eq!(
+        waiting_end.unwrap(),
+        Some((ConversationState::Abandoned, Vec::new()))
+    );
+    assert_eq!(closed_end.unwrap(), None, "closing twice changes nothing");
+    let (bystander, _) = new_chat(&store).await;
+    let (taken_end, bystander_end) = tokio::join!(
+        writer.finish(customer_ended(&taken, 5)),
+        writer.finish(customer_ended(&bystander, 5)),
+    );
+    assert!(
+        matches!(taken_end, Err(StoreError::Conflict)),
+        "{taken_end:?}"
+    );
+    assert_eq!(
+        bystander_end.unwrap(),
+        Some((ConversationState::Abandoned, Vec::new())),
+        "the chat batched with a refused one still ends"
+    );
+
+    assert!(store
+        .open_conversations_of(agents[0])
+        .await
+        .unwrap()
+        .is_empty());
+    for (id, events) in [
+        (&accepted, 1),
+        (&waiting, 1),
+        (&closed, 1),
+        (&taken, 1),
+        (&bystander, 1),
+    ] {
+        assert_eq!(store.events_after(id, 0, 10).await.unwrap().len(), events);
+    }
+    let taken_record = store.conversation(&taken).await.unwrap().unwrap();
+    assert_eq!(
+        taken_record.state,
+        ConversationState::Waiting,
+        "a refused end closes nothing"
+    );
+    let last_kind = |id: &ConversationId| {
+        let store = store.clone();
+        let id = id.clone();
+        async move { store.routing_events(&id).await.unwrap().pop().unwrap().kind }
+    };
+    assert_eq!(last_kind(&accepted).await, "ended");
+    assert_eq!(last_kind(&waiting).await, "abandoned");
+}
