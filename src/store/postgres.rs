@@ -56,36 +56,7 @@ impl PgStore {
     /// parameters per row each time, ~90 µs per row, which made the one
     /// writer the bottleneck at 10k msg/s (docs/performance.md).
     async fn append_rows(&self, events: &[super::NewEvent]) -> Result<(), sqlx::Error> {
-        let n = events.len();
-        let mut conversation = Vec::with_capacity(n);
-        let mut seq = Vec::with_capacity(n);
-        let mut public_seq = Vec::with_capacity(n);
-        let mut kind = Vec::with_capacity(n);
-        let mut audience = Vec::with_capacity(n);
-        let mut author_kind = Vec::with_capacity(n);
-        let mut author_id = Vec::with_capacity(n);
-        let mut author_name = Vec::with_capacity(n);
-        let mut body = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut sender = Vec::with_capacity(n);
-        let mut client_msg_id = Vec::with_capacity(n);
-        let mut created_at = Vec::with_capacity(n);
-        for e in events {
-            let (a_kind, a_id, a_name) = super::sql::author_columns(&e.author);
-            conversation.push(e.conversation.as_str());
-            seq.push(e.seq);
-            public_seq.push(e.public_seq);
-            kind.push(e.kind.as_str());
-            audience.push(e.audience.as_str());
-            author_kind.push(a_kind);
-            author_id.push(a_id);
-            author_name.push(a_name);
-            body.push(e.body.as_str());
-            data.push(e.data.as_deref());
-            sender.push(e.author.sender_key());
-            client_msg_id.push(e.client_msg_id.as_deref());
-            created_at.push(e.created_at);
-        }
+        let c = EventColumns::of(events);
         sqlx::query(
             "insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, \
              author_id, author_name, body, data, sender, client_msg_id, created_at) \
@@ -94,19 +65,19 @@ impl PgStore {
              $13::int8[]) \
              on conflict (conversation_id, sender, client_msg_id) do nothing",
         )
-        .bind(conversation)
-        .bind(seq)
-        .bind(public_seq)
-        .bind(kind)
-        .bind(audience)
-        .bind(author_kind)
-        .bind(author_id)
-        .bind(author_name)
-        .bind(body)
-        .bind(data)
-        .bind(sender)
-        .bind(client_msg_id)
-        .bind(created_at)
+        .bind(&c.conversation)
+        .bind(&c.seq)
+        .bind(&c.public_seq)
+        .bind(&c.kind)
+        .bind(&c.audience)
+        .bind(&c.author_kind)
+        .bind(&c.author_id)
+        .bind(&c.author_name)
+        .bind(&c.body)
+        .bind(&c.data)
+        .bind(&c.sender)
+        .bind(&c.client_msg_id)
+        .bind(&c.created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -312,36 +283,7 @@ impl PgStore {
         if events.iter().any(|e| !e.attachments.is_empty()) {
             return self.finish_in_transaction(events).await;
         }
-        let n = events.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut at = Vec::with_capacity(n);
-        let mut sender = Vec::with_capacity(n);
-        let mut seq = Vec::with_capacity(n);
-        let mut public_seq = Vec::with_capacity(n);
-        let mut kind = Vec::with_capacity(n);
-        let mut audience = Vec::with_capacity(n);
-        let mut author_kind = Vec::with_capacity(n);
-        let mut author_id = Vec::with_capacity(n);
-        let mut author_name = Vec::with_capacity(n);
-        let mut body = Vec::with_capacity(n);
-        let mut data = Vec::with_capacity(n);
-        let mut client_msg_id = Vec::with_capacity(n);
-        for e in events {
-            let (a_kind, a_id, a_name) = super::sql::author_columns(&e.author);
-            ids.push(e.conversation.as_str());
-            at.push(e.created_at);
-            sender.push(e.author.sender_key());
-            seq.push(e.seq);
-            public_seq.push(e.public_seq);
-            kind.push(e.kind.as_str());
-            audience.push(e.audience.as_str());
-            author_kind.push(a_kind);
-            author_id.push(a_id);
-            author_name.push(a_name);
-            body.push(e.body.as_str());
-            data.push(e.data.as_deref());
-            client_msg_id.push(e.client_msg_id.as_deref());
-        }
+        let c = EventColumns::of(events);
         let closed: Vec<(String, String, Vec<i64>)> = sqlx::query_as(
             "with input as ( \
                select * from unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], \
@@ -381,19 +323,19 @@ impl PgStore {
                  where a.conversation_id = closed.id and a.left_at is null), '{}') \
              from closed",
         )
-        .bind(&ids)
-        .bind(&at)
-        .bind(&sender)
-        .bind(&seq)
-        .bind(&public_seq)
-        .bind(&kind)
-        .bind(&audience)
-        .bind(&author_kind)
-        .bind(&author_id)
-        .bind(&author_name)
-        .bind(&body)
-        .bind(&data)
-        .bind(&client_msg_id)
+        .bind(&c.conversation)
+        .bind(&c.created_at)
+        .bind(&c.sender)
+        .bind(&c.seq)
+        .bind(&c.public_seq)
+        .bind(&c.kind)
+        .bind(&c.audience)
+        .bind(&c.author_kind)
+        .bind(&c.author_id)
+        .bind(&c.author_name)
+        .bind(&c.body)
+        .bind(&c.data)
+        .bind(&c.client_msg_id)
         .fetch_all(&self.pool)
         .await?;
         let mut by_id: std::collections::HashMap<String, (ConversationState, Vec<UserId>)> = closed
@@ -407,6 +349,62 @@ impl PgStore {
             .iter()
             .map(|e| by_id.remove(e.conversation.as_str()))
             .collect())
+    }
+}
+
+/// Chat-log events as one array per column, for the statements over
+/// arrays (one prepared statement for every batch size).
+struct EventColumns<'a> {
+    conversation: Vec<&'a str>,
+    seq: Vec<i64>,
+    public_seq: Vec<Option<i64>>,
+    kind: Vec<&'static str>,
+    audience: Vec<&'static str>,
+    author_kind: Vec<&'static str>,
+    author_id: Vec<Option<i64>>,
+    author_name: Vec<&'a str>,
+    body: Vec<&'a str>,
+    data: Vec<Option<&'a str>>,
+    sender: Vec<String>,
+    client_msg_id: Vec<Option<&'a str>>,
+    created_at: Vec<i64>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn of(events: &'a [super::NewEvent]) -> Self {
+        let n = events.len();
+        let mut c = Self {
+            conversation: Vec::with_capacity(n),
+            seq: Vec::with_capacity(n),
+            public_seq: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            audience: Vec::with_capacity(n),
+            author_kind: Vec::with_capacity(n),
+            author_id: Vec::with_capacity(n),
+            author_name: Vec::with_capacity(n),
+            body: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            sender: Vec::with_capacity(n),
+            client_msg_id: Vec::with_capacity(n),
+            created_at: Vec::with_capacity(n),
+        };
+        for e in events {
+            let (author_kind, author_id, author_name) = super::sql::author_columns(&e.author);
+            c.conversation.push(e.conversation.as_str());
+            c.seq.push(e.seq);
+            c.public_seq.push(e.public_seq);
+            c.kind.push(e.kind.as_str());
+            c.audience.push(e.audience.as_str());
+            c.author_kind.push(author_kind);
+            c.author_id.push(author_id);
+            c.author_name.push(author_name);
+            c.body.push(e.body.as_str());
+            c.data.push(e.data.as_deref());
+            c.sender.push(e.author.sender_key());
+            c.client_msg_id.push(e.client_msg_id.as_deref());
+            c.created_at.push(e.created_at);
+        }
+        c
     }
 }
 

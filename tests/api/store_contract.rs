@@ -55,6 +55,22 @@ async fn new_chat(store: &DynStore) -> (ConversationId, i64) {
     (id, record.version)
 }
 
+/// A new chat offered to `agent` and accepted.
+async fn accepted_chat(store: &DynStore, agent: UserId) -> ConversationId {
+    let (id, version) = new_chat(store).await;
+    let offered = store
+        .try_offer(&id, agent, version, 2)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .accept_offer(&id, agent, offered, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    id
+}
+
 async fn racing_offers_and_accepts_have_one_winner(backend: Backend) {
     let store = store::connect(&fresh_database(backend).await, 8)
         .await
@@ -151,17 +167,7 @@ async fn finishing_an_accepted_chat_ends_it_and_names_its_agents(backend: Backen
         .await
         .unwrap();
     let agents = agents(&store, 1).await;
-    let (id, version) = new_chat(&store).await;
-    let offered = store
-        .try_offer(&id, agents[0], version, 2)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .accept_offer(&id, agents[0], offered, 3)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = accepted_chat(&store, agents[0]).await;
     // The customer's view may still be "waiting" (the join not yet seen);
     // the store decides: an accepted chat ends, it is not abandoned.
     let event = customer_ended(&id, 4);
@@ -559,17 +565,7 @@ async fn chat_ends_are_committed_in_batches_each_with_its_own_answer(backend: Ba
         .await
         .unwrap();
     let agents = agents(&store, 1).await;
-    let (accepted, version) = new_chat(&store).await;
-    let offered = store
-        .try_offer(&accepted, agents[0], version, 2)
-        .await
-        .unwrap()
-        .unwrap();
-    store
-        .accept_offer(&accepted, agents[0], offered, 3)
-        .await
-        .unwrap()
-        .unwrap();
+    let accepted = accepted_chat(&store, agents[0]).await;
     let (waiting, _) = new_chat(&store).await;
     let (closed, _) = new_chat(&store).await;
     store
