@@ -110,11 +110,24 @@ pub trait Store: AdminStore + Send + Sync + 'static {
     async fn load_presence(&self, user: UserId) -> StoreResult<Option<Presence>>;
 
     // --- conversations and routing ---
-    /// Creates a waiting conversation and records `queued`.
+    /// Creates a waiting conversation without site or customer data and
+    /// records `queued`: `create_customer_chats` with one chat.
     async fn create_conversation(
         &self,
         conversation: NewConversation,
-    ) -> StoreResult<ConversationRecord>;
+    ) -> StoreResult<ConversationRecord> {
+        let chat = NewCustomerChat {
+            conversation,
+            site: None,
+            variables: Vec::new(),
+        };
+        let mut records = self
+            .create_customer_chats(std::slice::from_ref(&chat))
+            .await?;
+        records
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("a created chat was not returned".into()))
+    }
     async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>>;
     async fn conversation_by_token(
         &self,

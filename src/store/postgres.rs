@@ -56,28 +56,16 @@ impl PgStore {
     /// parameters per row each time, ~90 µs per row, which made the one
     /// writer the bottleneck at 10k msg/s (docs/performance.md).
     async fn append_rows(&self, events: &[super::NewEvent]) -> Result<(), sqlx::Error> {
-        let c = EventColumns::of(events);
-        sqlx::query(
+        let args = EventColumns::of(events).arguments()?;
+        sqlx::query_with(
             "insert into events (conversation_id, seq, public_seq, kind, audience, author_kind, \
              author_id, author_name, body, data, sender, client_msg_id, created_at) \
              select * from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
              $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
              $13::int8[]) \
              on conflict (conversation_id, sender, client_msg_id) do nothing",
+            args,
         )
-        .bind(&c.conversation)
-        .bind(&c.seq)
-        .bind(&c.public_seq)
-        .bind(&c.kind)
-        .bind(&c.audience)
-        .bind(&c.author_kind)
-        .bind(&c.author_id)
-        .bind(&c.author_name)
-        .bind(&c.body)
-        .bind(&c.data)
-        .bind(&c.sender)
-        .bind(&c.client_msg_id)
-        .bind(&c.created_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -283,14 +271,14 @@ impl PgStore {
         if events.iter().any(|e| !e.attachments.is_empty()) {
             return self.finish_in_transaction(events).await;
         }
-        let c = EventColumns::of(events);
-        let closed: Vec<(String, String, Vec<i64>)> = sqlx::query_as(
+        let args = EventColumns::of(events).arguments()?;
+        let closed: Vec<(String, String, Vec<i64>)> = sqlx::query_as_with(
             "with input as ( \
-               select * from unnest($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[], \
-                 $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::text[], \
-                 $12::text[], $13::text[]) \
-                 as t(id, at, sender, seq, public_seq, kind, audience, author_kind, author_id, \
-                   author_name, body, data, client_msg_id) \
+               select * from unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
+                 $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], \
+                 $12::text[], $13::int8[]) \
+                 as t(id, seq, public_seq, kind, audience, author_kind, author_id, author_name, \
+                   body, data, sender, client_msg_id, at) \
              ), closed as ( \
                update conversations c set \
                  state = case when c.state = 'active' then 'ended' else 'abandoned' end, \
@@ -322,20 +310,8 @@ impl PgStore {
                coalesce((select array_agg(a.agent_id) from agents a \
                  where a.conversation_id = closed.id and a.left_at is null), '{}') \
              from closed",
+            args,
         )
-        .bind(&c.conversation)
-        .bind(&c.created_at)
-        .bind(&c.sender)
-        .bind(&c.seq)
-        .bind(&c.public_seq)
-        .bind(&c.kind)
-        .bind(&c.audience)
-        .bind(&c.author_kind)
-        .bind(&c.author_id)
-        .bind(&c.author_name)
-        .bind(&c.body)
-        .bind(&c.data)
-        .bind(&c.client_msg_id)
         .fetch_all(&self.pool)
         .await?;
         let mut by_id: std::collections::HashMap<String, (ConversationState, Vec<UserId>)> = closed
@@ -405,6 +381,30 @@ impl<'a> EventColumns<'a> {
             c.created_at.push(e.created_at);
         }
         c
+    }
+
+    /// The columns as the arguments `$1`…`$13`, in the `events` table's
+    /// order (conversation_id, seq, public_seq, kind, audience, author_kind,
+    /// author_id, author_name, body, data, sender, client_msg_id,
+    /// created_at).
+    fn arguments(&self) -> Result<sqlx::postgres::PgArguments, sqlx::Error> {
+        use sqlx::Arguments;
+        let mut args = sqlx::postgres::PgArguments::default();
+        let encode = sqlx::Error::Encode;
+        args.add(&self.conversation).map_err(encode)?;
+        args.add(&self.seq).map_err(encode)?;
+        args.add(&self.public_seq).map_err(encode)?;
+        args.add(&self.kind).map_err(encode)?;
+        args.add(&self.audience).map_err(encode)?;
+        args.add(&self.author_kind).map_err(encode)?;
+        args.add(&self.author_id).map_err(encode)?;
+        args.add(&self.author_name).map_err(encode)?;
+        args.add(&self.body).map_err(encode)?;
+        args.add(&self.data).map_err(encode)?;
+        args.add(&self.sender).map_err(encode)?;
+        args.add(&self.client_msg_id).map_err(encode)?;
+        args.add(&self.created_at).map_err(encode)?;
+        Ok(args)
     }
 }
 

@@ -929,26 +929,6 @@ macro_rules! impl_sql_store {
                 Ok(row.map(PresenceRow::into_presence))
             }
 
-            async fn create_conversation(&self, c: NewConversation) -> StoreResult<ConversationRecord> {
-                let mut tx = self.pool.begin().await?;
-                let row: ConversationRow = sqlx::query_as(&format!(
-                    "insert into conversations (id, queue_id, state, version, customer_token_hash, \
-                     customer_name, customer_email, created_at) \
-                     values ($1, $2, 'waiting', 1, $3, $4, $5, $6) returning {CONVERSATION_COLUMNS}"
-                ))
-                .bind(c.id.as_str())
-                .bind(c.queue.0)
-                .bind(&c.customer_token_hash)
-                .bind(&c.customer_name)
-                .bind(&c.customer_email)
-                .bind(c.now)
-                .fetch_one(&mut *tx)
-                .await?;
-                Self::record_routing(&mut tx, &c.id, RoutingEventKind::Queued, None, c.now).await?;
-                tx.commit().await?;
-                Ok(row.into_record())
-            }
-
             async fn conversation(&self, id: &ConversationId) -> StoreResult<Option<ConversationRecord>> {
                 let row: Option<ConversationRow> = sqlx::query_as(&format!(
                     "select {CONVERSATION_COLUMNS} from conversations where id = $1"
